@@ -1,0 +1,144 @@
+//! Errors of the admin API and their HTTP form: one exhaustive mapping to a code
+//! and a status, and a JSON body `{"code","message","region","path"}`.
+
+use http::{Method, StatusCode};
+use serde::Serialize;
+
+/// Errors of the admin API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The model refused or failed.
+    #[error(transparent)]
+    Model(#[from] hangar_model::Error),
+    /// No bearer token was given.
+    #[error("missing or malformed bearer token")]
+    Unauthorized,
+    /// The bearer token is wrong.
+    #[error("invalid admin token")]
+    Forbidden,
+    /// No endpoint has this path.
+    #[error("no such endpoint: {path}")]
+    NoSuchEndpoint {
+        /// The path asked for.
+        path: String,
+    },
+    /// The endpoint exists but takes another method.
+    #[error("method {method} not allowed, use {allowed}")]
+    MethodNotAllowed {
+        /// The method used.
+        method: Method,
+        /// The method the endpoint takes.
+        allowed: Method,
+    },
+    /// The query string or the request's parameters are wrong.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+    },
+    /// The body is not the JSON the endpoint takes.
+    #[error("invalid JSON body: {source}")]
+    InvalidJson {
+        /// The parser's complaint.
+        source: serde_json::Error,
+    },
+    /// The body is larger than the endpoint accepts.
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Reading the request body failed.
+    #[error("reading request body: {message}")]
+    Body {
+        /// The transport's complaint.
+        message: String,
+    },
+    /// An access key with this id already exists.
+    #[error("access key {id} already exists")]
+    KeyAlreadyExists {
+        /// The id.
+        id: String,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A [`Error::BadRequest`] with `message`.
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            message: message.into(),
+        }
+    }
+
+    /// The error code and HTTP status clients see.
+    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+        use hangar_model::Error as M;
+        match self {
+            Error::Model(e) => match e {
+                M::NoSuchBucket { .. } => ("NoSuchBucket", StatusCode::NOT_FOUND),
+                M::NoSuchKey => ("NoSuchKey", StatusCode::NOT_FOUND),
+                M::NoSuchUpload => ("NoSuchUpload", StatusCode::NOT_FOUND),
+                M::NoSuchAccessKey { .. } => ("NoSuchAccessKey", StatusCode::NOT_FOUND),
+                M::BucketNotEmpty => ("BucketNotEmpty", StatusCode::CONFLICT),
+                M::BucketAlreadyExists { .. } => ("BucketAlreadyExists", StatusCode::CONFLICT),
+                M::InvalidBucketName { .. } => ("InvalidBucketName", StatusCode::BAD_REQUEST),
+                M::KeyTooLong => ("KeyTooLongError", StatusCode::BAD_REQUEST),
+                M::AccessDenied => ("AccessDenied", StatusCode::FORBIDDEN),
+                M::BadDigest | M::ChecksumMismatch { .. } => ("BadDigest", StatusCode::BAD_REQUEST),
+                M::InvalidPart { .. } => ("InvalidPart", StatusCode::BAD_REQUEST),
+                M::InvalidPartOrder => ("InvalidPartOrder", StatusCode::BAD_REQUEST),
+                M::EntityTooSmall { .. } => ("EntityTooSmall", StatusCode::BAD_REQUEST),
+                M::InvalidArgument(_) => ("InvalidArgument", StatusCode::BAD_REQUEST),
+                M::InvalidRange => ("InvalidRange", StatusCode::RANGE_NOT_SATISFIABLE),
+                M::Body(_) => ("IncompleteBody", StatusCode::BAD_REQUEST),
+                M::DataIncomplete { .. }
+                | M::Table(_)
+                | M::Block(_)
+                | M::Db(_)
+                | M::Encoding(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
+            },
+            Error::Unauthorized => ("Unauthorized", StatusCode::UNAUTHORIZED),
+            Error::Forbidden => ("Forbidden", StatusCode::FORBIDDEN),
+            Error::NoSuchEndpoint { .. } => ("NoSuchEndpoint", StatusCode::NOT_FOUND),
+            Error::MethodNotAllowed { .. } => ("MethodNotAllowed", StatusCode::METHOD_NOT_ALLOWED),
+            Error::BadRequest { .. } => ("InvalidRequest", StatusCode::BAD_REQUEST),
+            Error::InvalidJson { .. } => ("InvalidJson", StatusCode::BAD_REQUEST),
+            Error::PayloadTooLarge { .. } => ("PayloadTooLarge", StatusCode::PAYLOAD_TOO_LARGE),
+            Error::Body { .. } => ("IncompleteBody", StatusCode::BAD_REQUEST),
+            Error::KeyAlreadyExists { .. } => ("KeyAlreadyExists", StatusCode::CONFLICT),
+        }
+    }
+
+    /// The JSON body of this error for a request to `path`. Internal failures are
+    /// described in the log, not to the client.
+    pub fn body(&self, path: &str) -> ErrorBody {
+        let (code, status) = self.code_and_status();
+        let message = if status.is_server_error() {
+            "internal error, see the server log".to_string()
+        } else {
+            self.to_string()
+        };
+        ErrorBody {
+            code: code.to_string(),
+            message,
+            region: None,
+            path: path.to_string(),
+        }
+    }
+}
+
+/// The JSON body of an error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// Machine-readable code (`NoSuchBucket`, ...).
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Always `null` (kept for S3-style clients).
+    pub region: Option<String>,
+    /// The path of the request.
+    pub path: String,
+}

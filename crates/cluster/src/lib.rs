@@ -1,0 +1,164 @@
+//! Who holds what: node identities, the cluster layout (which nodes hold each
+//! partition) and the replication parameters that define write and read quorums.
+//!
+//! Data is split into [`PARTITION_COUNT`] partitions by the first byte of a
+//! partition key's hash. Upper layers ask [`Layout::nodes_of`] for the nodes of a
+//! partition and [`ReplicationParams`] how many of them must answer. A single node
+//! is a cluster of one: [`Layout::single_node`].
+//!
+//! ```
+//! use hangar_cluster::{Layout, NodeId, ReplicationParams};
+//! use hangar_util::Hash;
+//! let me = NodeId::from_public_key(&[7; 32]);
+//! let layout = Layout::single_node(me);
+//! assert_eq!(layout.nodes_of(&Hash::of(b"bucket")), &[me]);
+//! assert_eq!(ReplicationParams::new(1).write_quorum(), 1);
+//! ```
+
+use std::fmt;
+
+use hangar_util::Hash;
+use serde::{Deserialize, Serialize};
+
+/// Number of partitions the key space is split into.
+pub const PARTITION_COUNT: usize = 256;
+
+/// Errors of the cluster layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Fewer nodes answered than the quorum requires.
+    #[error("quorum not reached: {ok}/{needed} succeeded")]
+    Quorum {
+        /// Answers required.
+        needed: usize,
+        /// Answers obtained.
+        ok: usize,
+    },
+}
+
+/// A node's identity, derived from its long-term public key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub [u8; 32]);
+
+impl NodeId {
+    /// The node id of the holder of `public_key`.
+    pub fn from_public_key(public_key: &[u8]) -> Self {
+        NodeId(*Hash::of(public_key).as_bytes())
+    }
+    /// Full hex form.
+    pub fn to_hex(&self) -> String {
+        hex_string(&self.0)
+    }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex_string(&self.0[..8]))
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({self})")
+    }
+}
+
+/// Index of a partition, `0..PARTITION_COUNT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Partition(pub u16);
+
+impl Partition {
+    /// The partition a hash falls in.
+    pub fn of(hash: &Hash) -> Self {
+        Partition(u16::from(hash.as_bytes()[0]))
+    }
+}
+
+/// How many copies of each item are kept and how many must answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationParams {
+    factor: usize,
+}
+
+impl ReplicationParams {
+    /// Parameters for `factor` copies.
+    pub fn new(factor: usize) -> Self {
+        assert!(factor >= 1, "replication factor must be at least 1");
+        ReplicationParams { factor }
+    }
+    /// Number of copies.
+    pub fn factor(&self) -> usize {
+        self.factor
+    }
+    /// Copies that must acknowledge a write: a majority.
+    pub fn write_quorum(&self) -> usize {
+        self.factor / 2 + 1
+    }
+    /// Copies that must answer a read so that it meets every write quorum.
+    pub fn read_quorum(&self) -> usize {
+        self.factor + 1 - self.write_quorum()
+    }
+}
+
+/// The assignment of partitions to nodes at one layout version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    layout_version: u64,
+    params: ReplicationParams,
+    /// For each partition, its nodes in preference order.
+    assignment: Vec<Vec<NodeId>>,
+}
+
+impl Layout {
+    /// A layout where `node` holds every partition.
+    pub fn single_node(node: NodeId) -> Self {
+        Layout {
+            layout_version: 1,
+            params: ReplicationParams::new(1),
+            assignment: vec![vec![node]; PARTITION_COUNT],
+        }
+    }
+    /// This layout's version number.
+    pub fn layout_version(&self) -> u64 {
+        self.layout_version
+    }
+    /// Replication parameters.
+    pub fn params(&self) -> ReplicationParams {
+        self.params
+    }
+    /// Nodes holding the partition of `hash`.
+    pub fn nodes_of(&self, hash: &Hash) -> &[NodeId] {
+        &self.assignment[usize::from(Partition::of(hash).0)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorums_intersect() {
+        for factor in 1..8 {
+            let p = ReplicationParams::new(factor);
+            assert!(p.write_quorum() + p.read_quorum() > factor);
+            assert!(p.write_quorum() <= factor);
+        }
+        assert_eq!(ReplicationParams::new(3).write_quorum(), 2);
+        assert_eq!(ReplicationParams::new(3).read_quorum(), 2);
+    }
+
+    #[test]
+    fn every_partition_has_its_nodes() {
+        let n = NodeId::from_public_key(b"k");
+        let l = Layout::single_node(n);
+        for b in 0..=255u8 {
+            let mut h = [0u8; 32];
+            h[0] = b;
+            assert_eq!(l.nodes_of(&Hash(h)), &[n]);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! [`Db`]: reads straight from the engine, writes through the group-commit writer.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{ReadableDatabase, TableDefinition};
+
+use crate::writer::{Job, Writer};
+use crate::{engine_err, Result, Tx};
+
+/// A named tree (table) of byte keys to byte values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tree(pub &'static str);
+
+impl Tree {
+    pub(crate) fn def(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        TableDefinition::new(self.0)
+    }
+}
+
+/// When a commit reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is fsynced before [`Db::transaction`] returns (default).
+    Fsync,
+    /// Commits are flushed by the OS when it chooses; a crash may lose the last
+    /// seconds of writes but never leaves an inconsistent database.
+    NoFsync,
+}
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct DbConfig {
+    /// Commit durability.
+    pub durability: Durability,
+    /// Engine page cache size in bytes.
+    pub cache_size_bytes: usize,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        DbConfig {
+            durability: Durability::Fsync,
+            cache_size_bytes: 16 << 20,
+        }
+    }
+}
+
+/// A handle to the metadata database. Cloning is cheap and shares the database.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<redb::Database>,
+    writer: Arc<Writer>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path, config: &DbConfig) -> Result<Self> {
+        let db = redb::Database::builder()
+            .set_cache_size(config.cache_size_bytes)
+            .create(path)
+            .map_err(engine_err)?;
+        Ok(Self::from_engine(db, config.durability))
+    }
+
+    /// A database held in memory, for tests.
+    pub fn open_in_memory() -> Result<Self> {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(engine_err)?;
+        Ok(Self::from_engine(db, Durability::NoFsync))
+    }
+
+    fn from_engine(db: redb::Database, durability: Durability) -> Self {
+        let inner = Arc::new(db);
+        let writer = Arc::new(Writer::spawn(inner.clone(), durability));
+        Db { inner, writer }
+    }
+
+    /// Reads one value.
+    pub fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let rtx = self.inner.begin_read().map_err(engine_err)?;
+        let table = match rtx.open_table(tree.def()) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(engine_err(e)),
+        };
+        let v = table.get(key).map_err(engine_err)?;
+        Ok(v.map(|g| g.value().to_vec()))
+    }
+
+    /// Reads at most `limit` entries with `start <= key < end` (`end = None`: no
+    /// upper bound), in ascending key order.
+    pub fn range(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let rtx = self.inner.begin_read().map_err(engine_err)?;
+        let table = match rtx.open_table(tree.def()) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(engine_err(e)),
+        };
+        let iter = match end {
+            Some(end) => table.range::<&[u8]>(start..end),
+            None => table.range::<&[u8]>(start..),
+        }
+        .map_err(engine_err)?;
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (k, v) = item.map_err(engine_err)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` atomically: either all its writes are committed or none. `f` runs on
+    /// the writer thread, grouped with concurrent transactions into one commit, and
+    /// must not block for long. Returns once the commit is durable as configured.
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<crate::Error> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let (job, rx) = Job::new(f);
+        self.writer.submit(job).map_err(E::from)?;
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(E::from(crate::Error::WriterStopped)),
+        }
+    }
+
+    /// Number of transactions committed and number of engine commits since start;
+    /// their ratio is the group-commit batching factor.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        self.writer.stats()
+    }
+}

@@ -1,0 +1,21 @@
+//! The model: buckets, access keys, objects, versions and multipart uploads, and
+//! [`ObjectService`], the one implementation of the object read and write paths
+//! that every API (S3, admin, website) calls.
+//!
+//! Tables ([`schema`]) are stored through `hangar_table`; object bytes through
+//! `hangar_block`. The model glues the two: block rows take block references in
+//! the same transaction ([`schema::block_row::BlockRowTable`]), and versions that
+//! disappear queue their data for release ([`release`]), which drops those
+//! references in the background.
+
+pub mod checksum;
+mod error;
+pub mod release;
+pub mod schema;
+mod service;
+
+pub use error::{Error, Result};
+pub use service::{
+    BodyStream, CompletedPart, GetRange, ListParams, ListResult, ListedObject, ModelConfig,
+    MultipartUpload, ObjectService, PutParams, PutResult, UploadedPart,
+};

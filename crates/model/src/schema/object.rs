@@ -1,0 +1,282 @@
+//! Objects: per (bucket, key), the versions and their state.
+
+use hangar_db::{Tree, Tx};
+use hangar_table::{Entry, Table, TableSchema};
+use hangar_util::crdt::Crdt;
+use hangar_util::encoding::Versioned;
+use hangar_util::{Hash, Uuid};
+use serde::{Deserialize, Serialize};
+
+use super::part::PartTable;
+use crate::checksum::Checksum;
+
+/// Metadata of a stored object version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag without quotes: MD5 hex, or MD5-of-MD5s `-N` for multipart.
+    pub etag: String,
+    /// Stored headers: standard ones (lowercase names) and `x-amz-meta-*`.
+    pub headers: Vec<(String, String)>,
+    /// Full-object or composite checksum.
+    pub checksum: Option<Checksum>,
+}
+
+/// A reference to the bytes of one part of an object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRef {
+    /// Part number (1 for simple uploads).
+    pub part_number: u32,
+    /// Where the bytes are (block rows).
+    pub data_id: Uuid,
+    /// Size in bytes.
+    pub size: u64,
+    /// Part checksum, if one was sent.
+    pub checksum: Option<Checksum>,
+}
+
+/// The content of a complete object version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectData {
+    /// A delete marker: the object does not exist from this version on.
+    DeleteMarker,
+    /// Small object stored in the entry itself.
+    Inline {
+        /// Metadata.
+        meta: ObjectMeta,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Object stored in blocks, part after part.
+    Parts {
+        /// Metadata.
+        meta: ObjectMeta,
+        /// The parts in order.
+        parts: Vec<PartRef>,
+    },
+}
+
+impl ObjectData {
+    /// Metadata, unless this is a delete marker.
+    pub fn meta(&self) -> Option<&ObjectMeta> {
+        match self {
+            ObjectData::DeleteMarker => None,
+            ObjectData::Inline { meta, .. } | ObjectData::Parts { meta, .. } => Some(meta),
+        }
+    }
+}
+
+/// State of an object version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionState {
+    /// Being uploaded. Multipart uploads stay here until completed or aborted.
+    Uploading {
+        /// Whether this is a multipart upload (its parts are in the part table).
+        multipart: bool,
+        /// Headers given when the upload started.
+        headers: Vec<(String, String)>,
+    },
+    /// Visible.
+    Complete(ObjectData),
+    /// Abandoned; its data is released.
+    Aborted,
+}
+
+impl VersionState {
+    fn rank(&self) -> u8 {
+        match self {
+            VersionState::Uploading { .. } => 0,
+            VersionState::Complete(_) => 1,
+            VersionState::Aborted => 2,
+        }
+    }
+}
+
+/// One version of an object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    /// Version id (also the upload id of a multipart upload).
+    pub uuid: Uuid,
+    /// Last-writer-wins timestamp (HLC).
+    pub timestamp: u64,
+    /// State.
+    pub state: VersionState,
+}
+
+/// All live versions of one object key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Object {
+    /// Bucket id.
+    pub bucket_id: Uuid,
+    /// Object key.
+    pub key: String,
+    /// Versions by ascending (timestamp, uuid): at most one complete version (the
+    /// last) and the uploads that started after it.
+    pub versions: Vec<ObjectVersion>,
+}
+
+impl Object {
+    /// The current complete version, if any (may be a delete marker).
+    pub fn last_complete(&self) -> Option<(&ObjectVersion, &ObjectData)> {
+        self.versions.iter().rev().find_map(|v| match &v.state {
+            VersionState::Complete(d) => Some((v, d)),
+            _ => None,
+        })
+    }
+
+    /// The current visible version: complete and not a delete marker.
+    pub fn visible(&self) -> Option<(&ObjectVersion, &ObjectData)> {
+        self.last_complete()
+            .filter(|(_, d)| !matches!(d, ObjectData::DeleteMarker))
+    }
+
+    /// Whether version `uuid` is still listed.
+    pub fn has_version(&self, uuid: &Uuid) -> bool {
+        self.versions.iter().any(|v| v.uuid == *uuid)
+    }
+}
+
+impl Crdt for Object {
+    fn merge(&mut self, other: &Self) {
+        for ov in &other.versions {
+            match self.versions.iter_mut().find(|v| v.uuid == ov.uuid) {
+                Some(v) if ov.state.rank() > v.state.rank() => *v = ov.clone(),
+                Some(_) => {}
+                None => self.versions.push(ov.clone()),
+            }
+        }
+        self.versions.sort_by_key(|v| (v.timestamp, v.uuid));
+        // Keep the last complete version and what started after it.
+        if let Some(i) = self
+            .versions
+            .iter()
+            .rposition(|v| matches!(v.state, VersionState::Complete(_)))
+        {
+            self.versions.drain(..i);
+        }
+        self.versions
+            .retain(|v| !matches!(v.state, VersionState::Aborted));
+    }
+}
+
+impl Versioned for Object {
+    const TYPE_NAME: &'static str = "Object";
+    const FORMAT_VERSION: u8 = 1;
+}
+
+impl Entry for Object {
+    fn partition_key(&self) -> Hash {
+        bucket_partition(&self.bucket_id)
+    }
+    fn sort_key(&self) -> Vec<u8> {
+        self.key.as_bytes().to_vec()
+    }
+}
+
+/// Partition key of a bucket's objects.
+pub fn bucket_partition(bucket_id: &Uuid) -> Hash {
+    Hash::of(bucket_id.as_bytes())
+}
+
+/// Schema of the object table. Its hook releases the data of versions that
+/// disappear or are aborted.
+pub struct ObjectTable {
+    /// Parts of multipart uploads, released with their upload.
+    pub parts: Table<PartTable>,
+}
+
+impl TableSchema for ObjectTable {
+    const TREE: Tree = Tree("objects");
+    type Entry = Object;
+
+    fn updated(&self, tx: &mut Tx<'_>, old: Option<&Object>, new: &Object) -> hangar_table::Result<()> {
+        let Some(old) = old else { return Ok(()) };
+        for ov in &old.versions {
+            let now = new.versions.iter().find(|v| v.uuid == ov.uuid);
+            let gone = matches!(now, None | Some(ObjectVersion { state: VersionState::Aborted, .. }));
+            match &ov.state {
+                VersionState::Complete(ObjectData::Parts { parts, .. }) if gone => {
+                    for p in parts {
+                        crate::release::queue(tx, &p.data_id)?;
+                    }
+                }
+                VersionState::Uploading { multipart: false, .. } if gone => {
+                    crate::release::queue(tx, &ov.uuid)?;
+                }
+                VersionState::Uploading { multipart: true, .. } => {
+                    let kept: Vec<Uuid> = match now.map(|v| &v.state) {
+                        Some(VersionState::Uploading { .. }) => continue,
+                        Some(VersionState::Complete(ObjectData::Parts { parts, .. })) if !gone => {
+                            parts.iter().map(|p| p.data_id).collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    self.drop_parts(tx, &ov.uuid, &kept)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ObjectTable {
+    /// Removes every part row of `upload_id`, releasing the data of those not in `kept`.
+    fn drop_parts(&self, tx: &mut Tx<'_>, upload_id: &Uuid, kept: &[Uuid]) -> hangar_table::Result<()> {
+        let pk = Hash::of(upload_id.as_bytes());
+        // S3 allows at most 10,000 parts.
+        let parts = self.parts.range_in(tx, &pk, b"", 10_001)?;
+        for p in parts {
+            if !kept.contains(&p.data_id) {
+                crate::release::queue(tx, &p.data_id)?;
+            }
+            self.parts.remove_in(tx, &pk, &p.part_number.to_be_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn version() -> impl Strategy<Value = ObjectVersion> {
+        (0u8..4, 0u8..3).prop_map(|(id, st)| ObjectVersion {
+            uuid: Uuid([id; 16]),
+            // The same id always has the same timestamp, as in real use.
+            timestamp: u64::from(id) * 10,
+            state: match st {
+                0 => VersionState::Uploading { multipart: false, headers: vec![] },
+                1 => VersionState::Complete(ObjectData::DeleteMarker),
+                _ => VersionState::Aborted,
+            },
+        })
+    }
+
+    fn object() -> impl Strategy<Value = Object> {
+        proptest::collection::vec(version(), 0..4).prop_map(|vs| {
+            let mut o = Object { bucket_id: Uuid([0; 16]), key: "k".into(), versions: vec![] };
+            for v in vs {
+                o.merge(&Object { versions: vec![v], ..o.clone() });
+            }
+            o
+        })
+    }
+
+    fn merged(a: &Object, b: &Object) -> Object {
+        let mut x = a.clone();
+        x.merge(b);
+        x
+    }
+
+    proptest! {
+        #[test]
+        fn object_merge_is_commutative_associative_idempotent(a in object(), b in object(), c in object()) {
+            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+            prop_assert_eq!(merged(&a, &a), a.clone());
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Parts of multipart uploads.
+
+use hangar_db::Tree;
+use hangar_table::{Entry, TableSchema};
+use hangar_util::crdt::Crdt;
+use hangar_util::encoding::Versioned;
+use hangar_util::{Hash, Uuid};
+use serde::{Deserialize, Serialize};
+
+use crate::checksum::Checksum;
+
+/// One uploaded part. A part number uploaded twice keeps the later upload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    /// The multipart upload (its object version id).
+    pub upload_id: Uuid,
+    /// Part number, 1..=10000.
+    pub part_number: u32,
+    /// When this part upload finished (HLC).
+    pub timestamp: u64,
+    /// Where the part's bytes are.
+    pub data_id: Uuid,
+    /// Size in bytes.
+    pub size: u64,
+    /// MD5 of the part, hex.
+    pub etag: String,
+    /// Checksum sent with the part, if any.
+    pub checksum: Option<Checksum>,
+}
+
+impl Crdt for Part {
+    fn merge(&mut self, other: &Self) {
+        if (other.timestamp, other.data_id) > (self.timestamp, self.data_id) {
+            *self = other.clone();
+        }
+    }
+}
+
+impl Versioned for Part {
+    const TYPE_NAME: &'static str = "Part";
+    const FORMAT_VERSION: u8 = 1;
+}
+
+impl Entry for Part {
+    fn partition_key(&self) -> Hash {
+        Hash::of(self.upload_id.as_bytes())
+    }
+    fn sort_key(&self) -> Vec<u8> {
+        self.part_number.to_be_bytes().to_vec()
+    }
+}
+
+/// Schema of the part table; replaced parts' data is released by the caller.
+#[derive(Debug, Default)]
+pub struct PartTable;
+
+impl TableSchema for PartTable {
+    const TREE: Tree = Tree("parts");
+    type Entry = Part;
+
+    fn updated(&self, tx: &mut hangar_db::Tx<'_>, old: Option<&Part>, new: &Part) -> hangar_table::Result<()> {
+        if let Some(old) = old {
+            if old.data_id != new.data_id {
+                crate::release::queue(tx, &old.data_id)?;
+            }
+        }
+        Ok(())
+    }
+}

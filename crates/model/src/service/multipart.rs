@@ -1,0 +1,244 @@
+//! Multipart uploads: create, upload parts, complete, abort, list.
+
+use hangar_util::{Hash, Uuid};
+use md5::Digest as _;
+
+use super::{BodyStream, ObjectService, PutParams, PutResult};
+use crate::checksum::{self, ChecksumAlgorithm};
+use crate::release::{self, IN_FLIGHT};
+use crate::schema::object::{bucket_partition, ObjectData, ObjectMeta, PartRef, VersionState};
+use crate::schema::part::Part;
+use crate::{Error, Result};
+
+/// Smallest size of every part but the last, as in S3.
+pub const PART_SIZE_MIN: u64 = 5 << 20;
+/// Highest part number, as in S3.
+pub const PART_NUMBER_MAX: u32 = 10_000;
+
+/// A part as named in a completion request.
+#[derive(Clone, Debug)]
+pub struct CompletedPart {
+    /// Part number.
+    pub part_number: u32,
+    /// ETag the client saw (quotes optional).
+    pub etag: String,
+}
+
+/// The result of uploading one part.
+#[derive(Clone, Debug)]
+pub struct UploadedPart {
+    /// MD5 hex of the part.
+    pub etag: String,
+    /// Checksum computed, if asked for.
+    pub checksum: Option<checksum::Checksum>,
+}
+
+/// An upload in progress.
+#[derive(Clone, Debug)]
+pub struct MultipartUpload {
+    /// Object key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: Uuid,
+    /// When it started (msec).
+    pub timestamp: u64,
+}
+
+impl ObjectService {
+    /// Starts a multipart upload of `key`; returns the upload id.
+    pub async fn create_multipart_upload(&self, bucket_id: Uuid, key: &str, headers: Vec<(String, String)>) -> Result<Uuid> {
+        super::put::check_key(key)?;
+        let upload_id = Uuid::random();
+        let o = self.object_with(bucket_id, key, upload_id, self.inner.clock.now(), VersionState::Uploading {
+            multipart: true,
+            headers,
+        });
+        self.inner.objects.insert(o).await?;
+        Ok(upload_id)
+    }
+
+    /// The headers and timestamp of upload `upload_id` of `key`.
+    fn upload_state(&self, bucket_id: &Uuid, key: &str, upload_id: &Uuid) -> Result<(u64, Vec<(String, String)>)> {
+        let object = self
+            .inner
+            .objects
+            .get(&bucket_partition(bucket_id), key.as_bytes())?
+            .ok_or(Error::NoSuchUpload)?;
+        object
+            .versions
+            .iter()
+            .find_map(|v| match &v.state {
+                VersionState::Uploading { multipart: true, headers } if v.uuid == *upload_id => {
+                    Some((v.timestamp, headers.clone()))
+                }
+                _ => None,
+            })
+            .ok_or(Error::NoSuchUpload)
+    }
+
+    /// Stores part `part_number` of an upload.
+    pub async fn upload_part(
+        &self,
+        bucket_id: Uuid,
+        key: &str,
+        upload_id: Uuid,
+        part_number: u32,
+        params: PutParams,
+        body: BodyStream,
+    ) -> Result<UploadedPart> {
+        if !(1..=PART_NUMBER_MAX).contains(&part_number) {
+            return Err(Error::InvalidArgument("part number must be between 1 and 10000".into()));
+        }
+        self.upload_state(&bucket_id, key, &upload_id)?;
+        let data_id = Uuid::random();
+        let algorithm = params.expected_checksum.as_ref().map(|c| c.algorithm).or(params.checksum_algorithm);
+        let written = self.write_body(data_id, body, algorithm, false).await?;
+        if let Err(e) = params.verify(&written) {
+            self.release_data(data_id).await?;
+            return Err(e);
+        }
+        let part = Part {
+            upload_id,
+            part_number,
+            timestamp: self.inner.clock.now(),
+            data_id,
+            size: written.size,
+            etag: hex::encode(written.md5),
+            checksum: written.checksum.clone(),
+        };
+        let this = self.clone();
+        let key = key.to_string();
+        let etag = part.etag.clone();
+        self.inner
+            .db
+            .transaction(move |tx| {
+                tx.remove(IN_FLIGHT, data_id.as_bytes())?;
+                let object = this.inner.objects.get_in(tx, &bucket_partition(&bucket_id), key.as_bytes())?;
+                let alive = object.is_some_and(|o| {
+                    o.versions.iter().any(|v| {
+                        v.uuid == upload_id && matches!(v.state, VersionState::Uploading { multipart: true, .. })
+                    })
+                });
+                if !alive {
+                    release::queue(tx, &data_id)?;
+                    return Err(Error::NoSuchUpload);
+                }
+                let merged = this.inner.parts.insert_in(tx, &part)?;
+                if merged.data_id != data_id {
+                    release::queue(tx, &data_id)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(UploadedPart { etag, checksum: written.checksum })
+    }
+
+    /// Completes an upload from the listed parts.
+    pub async fn complete_multipart_upload(
+        &self,
+        bucket_id: Uuid,
+        key: &str,
+        upload_id: Uuid,
+        requested: &[CompletedPart],
+    ) -> Result<PutResult> {
+        let (timestamp, headers) = self.upload_state(&bucket_id, key, &upload_id)?;
+        if requested.is_empty() {
+            return Err(Error::InvalidArgument("the completion lists no part".into()));
+        }
+        let stored = self
+            .inner
+            .parts
+            .range(&Hash::of(upload_id.as_bytes()), b"", PART_NUMBER_MAX as usize + 1)?;
+        let mut parts = Vec::with_capacity(requested.len());
+        let mut md5s = md5::Md5::new();
+        if requested.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+            return Err(Error::InvalidPartOrder);
+        }
+        for (i, r) in requested.iter().enumerate() {
+            let p = stored
+                .iter()
+                .find(|p| p.part_number == r.part_number)
+                .filter(|p| p.etag == r.etag.trim_matches('"'))
+                .ok_or(Error::InvalidPart { part_number: r.part_number })?;
+            if i + 1 < requested.len() && p.size < PART_SIZE_MIN {
+                return Err(Error::EntityTooSmall { part_number: r.part_number });
+            }
+            md5s.update(hex::decode(&p.etag).map_err(|_| Error::InvalidPart { part_number: p.part_number })?);
+            parts.push(PartRef {
+                part_number: p.part_number,
+                data_id: p.data_id,
+                size: p.size,
+                checksum: p.checksum.clone(),
+            });
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
+        let size = parts.iter().map(|p| p.size).sum();
+        let checksum = composite_checksum(&parts);
+        let meta = ObjectMeta { size, etag: etag.clone(), headers, checksum: checksum.clone() };
+        let o = self.object_with(bucket_id, key, upload_id, timestamp, VersionState::Complete(ObjectData::Parts { meta, parts }));
+        self.commit_version(o, upload_id, Vec::new()).await?;
+        Ok(PutResult { version: upload_id, etag, size, checksum })
+    }
+
+    /// Abandons an upload and releases its parts.
+    pub async fn abort_multipart_upload(&self, bucket_id: Uuid, key: &str, upload_id: Uuid) -> Result<()> {
+        let (timestamp, _) = self.upload_state(&bucket_id, key, &upload_id)?;
+        let o = self.object_with(bucket_id, key, upload_id, timestamp, VersionState::Aborted);
+        self.inner.objects.insert(o).await?;
+        Ok(())
+    }
+
+    /// Parts of an upload with part number above `marker`, at most `max`;
+    /// the flag says whether more follow.
+    pub fn list_parts(&self, bucket_id: &Uuid, key: &str, upload_id: &Uuid, marker: u32, max: usize) -> Result<(Vec<Part>, bool)> {
+        self.upload_state(bucket_id, key, upload_id)?;
+        let start = marker.saturating_add(1).to_be_bytes();
+        let mut parts = self.inner.parts.range(&Hash::of(upload_id.as_bytes()), &start, max + 1)?;
+        let truncated = parts.len() > max;
+        parts.truncate(max);
+        Ok((parts, truncated))
+    }
+
+    /// Uploads in progress in a bucket, by key, with key after `key_marker`.
+    pub fn list_multipart_uploads(&self, bucket_id: &Uuid, prefix: &str, key_marker: Option<&str>, max: usize) -> Result<(Vec<MultipartUpload>, bool)> {
+        let pk = bucket_partition(bucket_id);
+        let mut cursor = prefix.as_bytes().to_vec();
+        if let Some(m) = key_marker {
+            if m.as_bytes() >= cursor.as_slice() {
+                cursor = m.as_bytes().to_vec();
+                cursor.push(0);
+            }
+        }
+        let mut out = Vec::new();
+        loop {
+            let batch = self.inner.objects.range(&pk, &cursor, 1000)?;
+            for o in &batch {
+                if !o.key.starts_with(prefix) {
+                    return Ok((out, false));
+                }
+                for v in &o.versions {
+                    if matches!(v.state, VersionState::Uploading { multipart: true, .. }) {
+                        if out.len() == max {
+                            return Ok((out, true));
+                        }
+                        out.push(MultipartUpload { key: o.key.clone(), upload_id: v.uuid, timestamp: v.timestamp });
+                    }
+                }
+            }
+            match batch.last() {
+                Some(last) if batch.len() == 1000 => {
+                    cursor = last.key.as_bytes().to_vec();
+                    cursor.push(0);
+                }
+                _ => return Ok((out, false)),
+            }
+        }
+    }
+}
+
+/// The composite checksum of the parts, when every part has one of one algorithm.
+fn composite_checksum(parts: &[PartRef]) -> Option<checksum::Checksum> {
+    let algorithm: ChecksumAlgorithm = parts.first()?.checksum.as_ref()?.algorithm;
+    let sums: Option<Vec<_>> = parts.iter().map(|p| p.checksum.clone()).collect();
+    checksum::composite(algorithm, &sums?)
+}

@@ -1,0 +1,175 @@
+//! Streaming a request body into blocks: the shared half of PUT and UploadPart.
+//!
+//! The body is cut into blocks. For each block, its BLAKE3 hash is computed, its
+//! row (which takes the block reference) is committed, then the block file is
+//! written; up to [`BLOCKS_IN_FLIGHT`] blocks are stored concurrently while the
+//! next is read. MD5 (the ETag) and the optional checksum run on their own thread
+//! so they overlap with hashing and disk writes.
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::FuturesOrdered;
+use futures::StreamExt;
+use hangar_util::{Hash, Uuid};
+use md5::Digest as _;
+use tokio::sync::mpsc;
+
+use super::{BodyStream, ObjectService};
+use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumHasher};
+use crate::release::IN_FLIGHT;
+use crate::schema::block_row::BlockRow;
+use crate::{Error, Result};
+
+/// Blocks being hashed and stored at once for one upload.
+const BLOCKS_IN_FLIGHT: usize = 2;
+/// Blocks waiting for the digest thread.
+const DIGEST_QUEUE_LEN: usize = 2;
+
+/// What a body turned into.
+pub(crate) struct Written {
+    pub(crate) size: u64,
+    pub(crate) md5: [u8; 16],
+    pub(crate) checksum: Option<Checksum>,
+    /// The whole body, when it fit under the inline threshold.
+    pub(crate) inline: Option<Vec<u8>>,
+}
+
+struct Digests {
+    md5: md5::Md5,
+    checksum: Option<ChecksumHasher>,
+}
+
+impl ObjectService {
+    /// Reads `body` into blocks under `data_id`. With `inline_allowed`, a body no
+    /// larger than the inline threshold is returned whole instead, and nothing is
+    /// stored. On error, everything stored is released.
+    pub(crate) async fn write_body(
+        &self,
+        data_id: Uuid,
+        mut body: BodyStream,
+        checksum_algorithm: Option<ChecksumAlgorithm>,
+        inline_allowed: bool,
+    ) -> Result<Written> {
+        let inline_max = self.inner.config.inline_threshold;
+
+        // Read enough to know whether the body fits inline.
+        let mut buf = BytesMut::new();
+        let mut ended = false;
+        while inline_allowed && !ended && buf.len() <= inline_max {
+            match body.next().await {
+                Some(chunk) => buf.extend_from_slice(&chunk.map_err(|e| Error::Body(e.to_string()))?),
+                None => ended = true,
+            }
+        }
+        if inline_allowed && ended {
+            let data = buf.to_vec();
+            let md5: [u8; 16] = md5::Md5::digest(&data).into();
+            let checksum = checksum_algorithm.map(|a| {
+                let mut h = ChecksumHasher::new(a);
+                h.update(&data);
+                h.finalize()
+            });
+            return Ok(Written { size: data.len() as u64, md5, checksum, inline: Some(data) });
+        }
+
+        // Recorded before any block, so that a crash's leftovers are released at
+        // the next start; removed in the transaction that commits the data.
+        self.inner
+            .db
+            .transaction(move |tx| tx.insert(IN_FLIGHT, data_id.as_bytes(), b""))
+            .await?;
+        let result = self
+            .stream_blocks(data_id, buf, ended, body, checksum_algorithm)
+            .await;
+        if result.is_err() {
+            self.release_data(data_id).await?;
+        }
+        result
+    }
+
+    async fn stream_blocks(
+        &self,
+        data_id: Uuid,
+        mut buf: BytesMut,
+        mut ended: bool,
+        mut body: BodyStream,
+        checksum_algorithm: Option<ChecksumAlgorithm>,
+    ) -> Result<Written> {
+        let block_size = self.inner.config.block_size;
+        let (digest_tx, digest_rx) = mpsc::channel::<Bytes>(DIGEST_QUEUE_LEN);
+        let digests = tokio::task::spawn_blocking(move || digest_thread(digest_rx, checksum_algorithm));
+        let mut in_flight = FuturesOrdered::new();
+        let mut offset = 0u64;
+        let outcome: Result<()> = async {
+            loop {
+                while !ended && buf.len() < block_size {
+                    match body.next().await {
+                        Some(chunk) => buf.extend_from_slice(&chunk.map_err(|e| Error::Body(e.to_string()))?),
+                        None => ended = true,
+                    }
+                }
+                let take = buf.len().min(block_size);
+                if take == 0 {
+                    break;
+                }
+                let block = buf.split_to(take).freeze();
+                // The digest thread is gone only if it panicked: reported below.
+                let _ = digest_tx.send(block.clone()).await;
+                in_flight.push_back(self.store_block(data_id, offset, block));
+                offset += take as u64;
+                while in_flight.len() >= BLOCKS_IN_FLIGHT {
+                    in_flight.next().await.expect("queue is not empty")?;
+                }
+            }
+            while let Some(r) = in_flight.next().await {
+                r?;
+            }
+            Ok(())
+        }
+        .await;
+        drop(digest_tx);
+        let digests = digests.await.map_err(|e| Error::Body(format!("digest task: {e}")))?;
+        outcome?;
+        Ok(Written {
+            size: offset,
+            md5: digests.md5.finalize().into(),
+            checksum: digests.checksum.map(ChecksumHasher::finalize),
+            inline: None,
+        })
+    }
+
+    async fn store_block(&self, data_id: Uuid, offset: u64, block: Bytes) -> Result<()> {
+        let b = block.clone();
+        let hash = tokio::task::spawn_blocking(move || Hash::of(&b))
+            .await
+            .map_err(|e| Error::Body(format!("hash task: {e}")))?;
+        let row = BlockRow {
+            data_id,
+            offset,
+            hash,
+            size: u32::try_from(block.len()).expect("blocks are smaller than 4 GiB"),
+        };
+        let rows = self.inner.block_rows.clone();
+        // The reference is taken before the file is written, so garbage
+        // collection can never delete a block that a new row points to.
+        self.inner
+            .db
+            .transaction(move |tx| rows.insert_in(tx, &row).map(|_| ()))
+            .await?;
+        self.inner.blocks.write(hash, block).await?;
+        Ok(())
+    }
+}
+
+fn digest_thread(mut rx: mpsc::Receiver<Bytes>, algorithm: Option<ChecksumAlgorithm>) -> Digests {
+    let mut d = Digests {
+        md5: md5::Md5::new(),
+        checksum: algorithm.map(ChecksumHasher::new),
+    };
+    while let Some(block) = rx.blocking_recv() {
+        d.md5.update(&block);
+        if let Some(c) = &mut d.checksum {
+            c.update(&block);
+        }
+    }
+    d
+}
