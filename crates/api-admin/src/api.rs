@@ -355,9 +355,7 @@ impl TryFrom<BucketAliasWire> for BucketAliasRequest {
                 access_key_id,
                 local_alias,
             },
-            _ => {
-                return Err("expected either globalAlias, or accessKeyId and localAlias".into())
-            }
+            _ => return Err("expected either globalAlias, or accessKeyId and localAlias".into()),
         };
         Ok(BucketAliasRequest {
             bucket_id: w.bucket_id,

@@ -109,7 +109,12 @@ pub(crate) async fn set_bucket_key(
 ) -> Result<GetBucketInfoResponse> {
     let id = parse_bucket_id(&request.bucket_id)?;
     service
-        .set_permission(&request.access_key_id, &id, request.permissions.into(), grant)
+        .set_permission(
+            &request.access_key_id,
+            &id,
+            request.permissions.into(),
+            grant,
+        )
         .await?;
     bucket_info(service, &id)
 }
@@ -245,8 +250,11 @@ pub(crate) fn local_aliases_of(key: &AccessKey, bucket: &Uuid) -> Vec<String> {
 }
 
 fn parse_bucket_id(id: &str) -> Result<Uuid> {
-    Uuid::from_hex(id)
-        .ok_or_else(|| Error::bad_request(format!("invalid bucket id {id:?}: expected 32 hex characters")))
+    Uuid::from_hex(id).ok_or_else(|| {
+        Error::bad_request(format!(
+            "invalid bucket id {id:?}: expected 32 hex characters"
+        ))
+    })
 }
 
 fn no_such_bucket(name: String) -> Error {

@@ -26,8 +26,22 @@ pub(crate) fn render(service: &ObjectService) -> Result<String> {
         "",
         commits,
     );
-    metric(&mut out, "hangar_buckets", "gauge", "Live buckets.", "", buckets);
-    metric(&mut out, "hangar_access_keys", "gauge", "Live access keys.", "", keys);
+    metric(
+        &mut out,
+        "hangar_buckets",
+        "gauge",
+        "Live buckets.",
+        "",
+        buckets,
+    );
+    metric(
+        &mut out,
+        "hangar_access_keys",
+        "gauge",
+        "Live access keys.",
+        "",
+        keys,
+    );
     let version = format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
     metric(
         &mut out,

@@ -97,7 +97,12 @@ impl AdminRequest {
 
     /// Parses a request. `body` is the whole (size-checked) body; an empty body
     /// reads as `{}`.
-    pub fn from_http(method: &Method, path: &str, query: Option<&str>, body: &[u8]) -> Result<Self> {
+    pub fn from_http(
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+    ) -> Result<Self> {
         let (allowed, parse) = route(path).ok_or_else(|| Error::NoSuchEndpoint {
             path: path.to_string(),
         })?;
@@ -217,7 +222,9 @@ impl Query {
                 return true;
             }
             if found.replace(v.clone()).is_some() {
-                error = Some(Error::bad_request(format!("query parameter {name} given twice")));
+                error = Some(Error::bad_request(format!(
+                    "query parameter {name} given twice"
+                )));
             }
             false
         });
@@ -245,7 +252,9 @@ impl Query {
     fn finish(self) -> Result<()> {
         match self.params.first() {
             None => Ok(()),
-            Some((name, _)) => Err(Error::bad_request(format!("unknown query parameter {name}"))),
+            Some((name, _)) => Err(Error::bad_request(format!(
+                "unknown query parameter {name}"
+            ))),
         }
     }
 }
@@ -254,7 +263,7 @@ impl Query {
 fn decode(s: &str) -> Result<String> {
     let s = s.replace('+', " ");
     urlencoding::decode(&s)
-        .map(|c| c.into_owned())
+        .map(std::borrow::Cow::into_owned)
         .map_err(|_| Error::bad_request("query string is not valid UTF-8"))
 }
 
@@ -263,7 +272,7 @@ mod tests {
     use super::*;
     use crate::api::*;
 
-    fn round_trip(request: AdminRequest) {
+    fn round_trip(request: &AdminRequest) {
         let parts = request.to_http();
         let (path, query) = match parts.path_and_query.split_once('?') {
             Some((p, q)) => (p, Some(q)),
@@ -272,7 +281,7 @@ mod tests {
         let body = parts.body.unwrap_or_default();
         let parsed = AdminRequest::from_http(&parts.method, path, query, &body)
             .unwrap_or_else(|e| panic!("{}: {e}", request.name()));
-        assert_eq!(parsed, request);
+        assert_eq!(&parsed, request);
     }
 
     #[test]
@@ -304,7 +313,9 @@ mod tests {
                 id: "HK1".into(),
                 body: UpdateKeyBody {
                     name: Some("n".into()),
-                    allow: Some(KeyPerm { create_bucket: true }),
+                    allow: Some(KeyPerm {
+                        create_bucket: true,
+                    }),
                     deny: None,
                 },
             }),
@@ -342,25 +353,57 @@ mod tests {
                 },
             }),
         ];
-        for r in requests {
+        for r in &requests {
             round_trip(r);
         }
     }
 
     #[test]
     fn bad_requests_are_refused() {
+        /// Method, path, query, body, expected error code.
+        type Case = (
+            Method,
+            &'static str,
+            Option<&'static str>,
+            &'static [u8],
+            &'static str,
+        );
         let post = Method::POST;
         let get = Method::GET;
-        let cases: Vec<(Method, &str, Option<&str>, &[u8], &str)> = vec![
+        let cases: Vec<Case> = vec![
             (get.clone(), "/v2/Nope", None, b"", "NoSuchEndpoint"),
             (get.clone(), "/v2/CreateKey", None, b"", "MethodNotAllowed"),
             (post.clone(), "/v2/CreateKey", None, b"{", "InvalidJson"),
-            (post.clone(), "/v2/CreateKey", None, br#"{"nmae":"x"}"#, "InvalidJson"),
+            (
+                post.clone(),
+                "/v2/CreateKey",
+                None,
+                br#"{"nmae":"x"}"#,
+                "InvalidJson",
+            ),
             (post.clone(), "/v2/CreateBucket", None, b"{}", "InvalidJson"),
-            (get.clone(), "/v2/ListKeys", Some("x=1"), b"", "InvalidRequest"),
+            (
+                get.clone(),
+                "/v2/ListKeys",
+                Some("x=1"),
+                b"",
+                "InvalidRequest",
+            ),
             (get.clone(), "/v2/GetKeyInfo", None, b"", "InvalidRequest"),
-            (get.clone(), "/v2/GetKeyInfo", Some("id=a&id=b"), b"", "InvalidRequest"),
-            (get.clone(), "/v2/GetBucketInfo", Some("id=a&search=b"), b"", "InvalidRequest"),
+            (
+                get.clone(),
+                "/v2/GetKeyInfo",
+                Some("id=a&id=b"),
+                b"",
+                "InvalidRequest",
+            ),
+            (
+                get.clone(),
+                "/v2/GetBucketInfo",
+                Some("id=a&search=b"),
+                b"",
+                "InvalidRequest",
+            ),
             (post.clone(), "/v2/DeleteKey", None, b"", "InvalidRequest"),
             (
                 post.clone(),

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hangar_model::ObjectService;
+use hangar_util::Hash;
 use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hangar_model::ObjectService;
-use hangar_util::Hash;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -83,12 +83,19 @@ pub async fn serve(
             debug!(%peer, error = %e, "failed to set TCP_NODELAY");
         }
         let span = debug_span!("admin_connection", %peer);
-        connections.spawn(serve_connection(stream, state.clone(), shutdown.clone()).instrument(span));
+        connections
+            .spawn(serve_connection(stream, state.clone(), shutdown.clone()).instrument(span));
     }
     connections.close();
     info!(open = connections.len(), "admin api draining");
-    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait()).await.is_err() {
-        warn!(open = connections.len(), "admin connections still open after the drain timeout");
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            open = connections.len(),
+            "admin connections still open after the drain timeout"
+        );
     }
     Ok(())
 }
@@ -156,7 +163,8 @@ async fn dispatch(state: &State, request: Request<Incoming>) -> Result<Response<
     }
     let (parts, body) = request.into_parts();
     let body = read_body(&parts.headers, body).await?;
-    let request = AdminRequest::from_http(&parts.method, parts.uri.path(), parts.uri.query(), &body)?;
+    let request =
+        AdminRequest::from_http(&parts.method, parts.uri.path(), parts.uri.query(), &body)?;
     Span::current().record("op", request.name());
     let response = handle(&state.service, request).await?;
     Ok(into_http(response))

@@ -1,1 +1,72 @@
-//! placeholder
+//! The S3 front end. The `s3s` crate parses and renders the protocol (routing,
+//! SigV4 verification, XML); this crate checks who may do what, translates each
+//! operation into [`hangar_model::ObjectService`] calls and maps model errors to
+//! S3 errors ([`error::to_s3`]). Every operation not implemented here answers
+//! `501 NotImplemented`.
+//!
+//! Main types: [`S3Frontend`] (the `s3s::S3` implementation) and [`serve`] (the
+//! HTTP accept loop: TCP_NODELAY, request ids, graceful shutdown).
+
+mod access;
+mod buckets;
+mod checksums;
+mod conditions;
+mod dispatch;
+pub mod error;
+mod headers;
+mod listing;
+mod multipart;
+mod objects;
+mod server;
+
+use hangar_model::schema::access_key::AccessKey;
+use hangar_model::ObjectService;
+use s3s::auth::Credentials;
+use s3s::S3Result;
+
+pub use server::{build_service, serve, S3Settings};
+
+/// The S3 operations of Hangar.
+#[derive(Clone, Debug)]
+pub struct S3Frontend {
+    model: ObjectService,
+    settings: S3Settings,
+}
+
+/// What a request needs on its bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    Read,
+    Write,
+    Owner,
+}
+
+impl S3Frontend {
+    /// A front end over `model`.
+    pub fn new(model: ObjectService, settings: S3Settings) -> Self {
+        S3Frontend { model, settings }
+    }
+
+    /// The access key that signed the request.
+    pub(crate) fn key_of(&self, credentials: Option<&Credentials>) -> S3Result<AccessKey> {
+        let c = credentials.ok_or_else(|| s3s::s3_error!(AccessDenied, "anonymous access is not allowed"))?;
+        self.model
+            .get_key(&c.access_key)
+            .map_err(|_| s3s::s3_error!(InvalidAccessKeyId))
+    }
+
+    /// Resolves `bucket` for `key` and checks the permission.
+    pub(crate) fn bucket_for(&self, name: &str, key: &AccessKey, need: Need) -> S3Result<hangar_util::Uuid> {
+        let id = self.model.resolve_bucket(name, Some(key)).map_err(error::to_s3)?;
+        let p = key.permission(&id);
+        let ok = match need {
+            Need::Read => p.read,
+            Need::Write => p.write,
+            Need::Owner => p.owner,
+        };
+        if !ok {
+            return Err(s3s::s3_error!(AccessDenied, "the key lacks the permission on this bucket"));
+        }
+        Ok(id)
+    }
+}

@@ -169,7 +169,7 @@ impl BlockStore {
         self.inner
             .dirs
             .all()
-            .map(|d| count_block_files(d))
+            .map(count_block_files)
             .sum()
     }
 }

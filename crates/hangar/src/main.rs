@@ -1,1 +1,173 @@
-fn main() {}
+//! The `hangar` binary: `hangar server` runs a node; `hangar key ...` and
+//! `hangar bucket ...` are clients of a node's admin API.
+
+mod cli;
+mod config;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::cli::{AdminTarget, BucketCommand, KeyCommand};
+use crate::config::RawConfig;
+
+/// Hangar: a lightweight geo-distributed object store speaking S3.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs a node. Without --config, runs a single node on embedded defaults
+    /// under --data-dir and prints its endpoint and credentials.
+    Server(ServerArgs),
+    /// Manages access keys (through the admin API).
+    Key {
+        #[command(flatten)]
+        target: AdminTarget,
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Manages buckets (through the admin API).
+    Bucket {
+        #[command(flatten)]
+        target: AdminTarget,
+        #[command(subcommand)]
+        command: BucketCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    /// Configuration file (TOML). Without it: single-node mode.
+    #[arg(long, short, env = "HANGAR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Single-node mode: where everything is stored.
+    #[arg(long, default_value = "hangar-data", conflicts_with = "config")]
+    data_dir: PathBuf,
+    /// Single-node mode: S3 listen address.
+    #[arg(long, default_value = "127.0.0.1:3900", conflicts_with = "config")]
+    s3_addr: SocketAddr,
+    /// Single-node mode: admin listen address.
+    #[arg(long, default_value = "127.0.0.1:3903", conflicts_with = "config")]
+    admin_addr: SocketAddr,
+    /// Single-node mode: create this bucket (for the default key) if missing.
+    #[arg(long, conflicts_with = "config")]
+    bucket: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Server(args) => {
+            init_logging();
+            install_panic_hook();
+            runtime.block_on(run_server(args))
+        }
+        Command::Key { target, command } => runtime.block_on(cli::run_key(target, command)),
+        Command::Bucket { target, command } => runtime.block_on(cli::run_bucket(target, command)),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// A panic is a bug: log it and abort rather than limp on with broken state.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(panic = %info, "panic; aborting");
+        default(info);
+        std::process::abort();
+    }));
+}
+
+async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    let single_node = args.config.is_none();
+    let raw = match &args.config {
+        Some(path) => RawConfig::from_file(path)?,
+        None => RawConfig::single_node(&args.data_dir, args.s3_addr, args.admin_addr),
+    };
+    let token_dir = raw.metadata_dir.clone();
+    let config = raw.validate(|| stored_admin_token(&token_dir))?;
+    let shutdown = server::shutdown_on_signals();
+    let (running, mut tasks) = server::start(&config, shutdown.clone()).await?;
+    if single_node {
+        announce(&args, &config, &running).await?;
+    }
+    while tasks.join_next().await.is_some() {
+        // Every task ends only on shutdown; stop the others if one ends early.
+        shutdown.cancel();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The admin token of a node without one in its config: generated once, kept
+/// in the metadata directory.
+fn stored_admin_token(dir: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("admin_token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Ok(t.trim().to_string());
+    }
+    let t = hangar_util::Uuid::random().to_hex() + &hangar_util::Uuid::random().to_hex();
+    write_atomically(&path, t.as_bytes())?;
+    Ok(t)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Single-node mode: ensures the default key (and bucket), prints how to
+/// connect, and writes the same as JSON to `<data_dir>/ready.json`.
+async fn announce(args: &ServerArgs, config: &config::Config, running: &server::Running) -> anyhow::Result<()> {
+    let key = server::default_key(&running.model).await?;
+    if let Some(b) = &args.bucket {
+        match running.model.resolve_bucket(b, Some(&key)) {
+            Ok(_) => {}
+            Err(_) => {
+                running.model.create_bucket(b, Some(&key)).await.with_context(|| format!("creating bucket {b}"))?;
+            }
+        }
+    }
+    let s3 = format!("http://{}", running.s3_addr);
+    let admin = format!("http://{}", running.admin_addr);
+    println!("Hangar is running (single node, data in {})", args.data_dir.display());
+    println!("  S3 endpoint:       {s3}");
+    println!("  region:            {}", config.region);
+    println!("  access key id:     {}", key.id);
+    println!("  secret access key: {}", key.secret);
+    if let Some(b) = &args.bucket {
+        println!("  bucket:            {b}");
+    }
+    println!("  admin endpoint:    {admin} (token in {})", config.metadata_dir.join("admin_token").display());
+    println!("Try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url {s3} --region {} s3 ls", key.id, key.secret, config.region);
+    let ready = serde_json::json!({
+        "s3_endpoint": s3,
+        "admin_endpoint": admin,
+        "region": config.region,
+        "access_key_id": key.id,
+        "secret_access_key": key.secret,
+        "admin_token": config.admin_token,
+        "bucket": args.bucket,
+    });
+    write_atomically(&args.data_dir.join("ready.json"), ready.to_string().as_bytes())
+}

@@ -16,6 +16,6 @@ mod service;
 
 pub use error::{Error, Result};
 pub use service::{
-    BodyStream, CompletedPart, GetRange, ListParams, ListResult, ListedObject, ModelConfig,
+    is_valid_bucket_name, BodyStream, BucketInfo, CompletedPart, LateChecksum, GetRange, ListParams, ListResult, ListedObject, ModelConfig,
     MultipartUpload, ObjectService, PutParams, PutResult, UploadedPart,
 };

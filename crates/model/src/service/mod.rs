@@ -27,13 +27,14 @@ use crate::schema::bucket::{BucketAliasTable, BucketTable};
 use crate::schema::object::ObjectTable;
 use crate::schema::part::PartTable;
 
+pub use buckets::{is_valid_bucket_name, BucketInfo};
 pub use get::GetRange;
 pub use list::{ListParams, ListResult, ListedObject};
 pub use multipart::{CompletedPart, MultipartUpload, UploadedPart};
-pub use put::{PutParams, PutResult};
+pub use put::{LateChecksum, PutParams, PutResult};
 
 /// A stream of body bytes (request bodies in, object bytes out).
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
 
 /// Settings of the object paths.
 #[derive(Clone, Debug)]

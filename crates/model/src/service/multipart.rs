@@ -91,7 +91,7 @@ impl ObjectService {
         }
         self.upload_state(&bucket_id, key, &upload_id)?;
         let data_id = Uuid::random();
-        let algorithm = params.expected_checksum.as_ref().map(|c| c.algorithm).or(params.checksum_algorithm);
+        let algorithm = params.algorithm();
         let written = self.write_body(data_id, body, algorithm, false).await?;
         if let Err(e) = params.verify(&written) {
             self.release_data(data_id).await?;

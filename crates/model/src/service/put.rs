@@ -1,5 +1,7 @@
 //! PutObject and DeleteObject.
 
+use std::sync::Arc;
+
 use hangar_util::Uuid;
 
 use super::write::Written;
@@ -12,8 +14,11 @@ use crate::{Error, Result};
 /// Longest object key, in bytes.
 pub const KEY_LEN_MAX: usize = 1024;
 
+/// A checksum known only once the body was read (sent as a trailer).
+pub type LateChecksum = Arc<dyn Fn() -> Option<Checksum> + Send + Sync>;
+
 /// What a client sent along with a body.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct PutParams {
     /// Headers to store: standard ones (lowercase) and `x-amz-meta-*`.
     pub headers: Vec<(String, String)>,
@@ -23,10 +28,12 @@ pub struct PutParams {
     pub expected_checksum: Option<Checksum>,
     /// An algorithm to compute and store even without an expected value.
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
+    /// A checksum the body must match, read after the body (trailer).
+    pub late_checksum: Option<LateChecksum>,
 }
 
 impl PutParams {
-    fn algorithm(&self) -> Option<ChecksumAlgorithm> {
+    pub(crate) fn algorithm(&self) -> Option<ChecksumAlgorithm> {
         self.expected_checksum
             .as_ref()
             .map(|c| c.algorithm)
@@ -40,7 +47,8 @@ impl PutParams {
                 return Err(Error::BadDigest);
             }
         }
-        if let Some(expected) = &self.expected_checksum {
+        let late = self.late_checksum.as_ref().and_then(|f| f());
+        if let Some(expected) = self.expected_checksum.as_ref().or(late.as_ref()) {
             if written.checksum.as_ref() != Some(expected) {
                 return Err(Error::ChecksumMismatch { algorithm: expected.algorithm });
             }

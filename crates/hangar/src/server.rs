@@ -1,0 +1,183 @@
+//! `hangar server`: opens the stores, starts the endpoints and background
+//! workers, and stops them in order on SIGTERM or Ctrl-C.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use hangar_block::{BlockStore, BlockStoreConfig};
+use hangar_cluster::{Layout, NodeId};
+use hangar_db::{Db, DbConfig, Durability};
+use hangar_model::{ModelConfig, ObjectService};
+use hangar_util::clock::Clock;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+
+/// How often background maintenance runs when it has nothing to do.
+const MAINTENANCE_IDLE_PERIOD: Duration = Duration::from_secs(1);
+/// Block rows released per maintenance step.
+const RELEASE_ROWS_PER_STEP: usize = 4096;
+/// Blocks deleted per maintenance step.
+const GC_BLOCKS_PER_STEP: usize = 1024;
+
+/// A running server's endpoints.
+pub struct Running {
+    /// S3 address actually bound.
+    pub s3_addr: std::net::SocketAddr,
+    /// Admin address actually bound.
+    pub admin_addr: std::net::SocketAddr,
+    /// The object service.
+    pub model: ObjectService,
+}
+
+/// This node's id, from the key kept in the metadata directory (created on
+/// first start).
+fn node_id(metadata_dir: &Path) -> anyhow::Result<NodeId> {
+    let path = metadata_dir.join("node_key");
+    let key = match std::fs::read(&path) {
+        Ok(k) if k.len() == 32 => k,
+        Ok(_) => anyhow::bail!("{} is damaged (expected 32 bytes)", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let k: [u8; 32] = hangar_util::Hash::of(hangar_util::Uuid::random().as_bytes()).0;
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, k).context("writing node key")?;
+            std::fs::rename(&tmp, &path).context("writing node key")?;
+            k.to_vec()
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    Ok(NodeId::from_public_key(&key))
+}
+
+/// Opens everything and starts serving; returns once both endpoints listen.
+pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<(Running, tokio::task::JoinSet<()>)> {
+    std::fs::create_dir_all(&config.metadata_dir)
+        .with_context(|| format!("creating {}", config.metadata_dir.display()))?;
+    let node = node_id(&config.metadata_dir)?;
+    let db = Db::open(
+        &config.metadata_dir.join("meta.redb"),
+        &DbConfig {
+            durability: if config.metadata_fsync { Durability::Fsync } else { Durability::NoFsync },
+            cache_size_bytes: config.metadata_cache_size_bytes,
+        },
+    )
+    .context("opening the metadata database")?;
+    let clock = Clock::system();
+    let blocks = BlockStore::new(
+        BlockStoreConfig {
+            data_dirs: config
+                .data_dirs
+                .iter()
+                .map(|d| hangar_block::DataDir { path: d.path.clone(), capacity: d.capacity })
+                .collect(),
+            compression_level: config.compression_level,
+            fsync: config.data_fsync,
+            gc_delay_msec: config.block_gc_delay_secs * 1000,
+        },
+        db.clone(),
+        clock.clone(),
+    )
+    .context("opening data directories")?;
+    let model = ObjectService::new(
+        ModelConfig { block_size: config.block_size, inline_threshold: config.inline_threshold },
+        db,
+        blocks,
+        &Layout::single_node(node),
+        node,
+        clock,
+    );
+    model.recover_interrupted_uploads().await.context("recovering interrupted uploads")?;
+
+    let s3_listener = TcpListener::bind(config.s3_bind_addr)
+        .await
+        .with_context(|| format!("binding the S3 endpoint to {}", config.s3_bind_addr))?;
+    let admin_listener = TcpListener::bind(config.admin_bind_addr)
+        .await
+        .with_context(|| format!("binding the admin endpoint to {}", config.admin_bind_addr))?;
+    let running = Running {
+        s3_addr: s3_listener.local_addr()?,
+        admin_addr: admin_listener.local_addr()?,
+        model: model.clone(),
+    };
+    let service = hangar_api_s3::build_service(
+        model.clone(),
+        hangar_api_s3::S3Settings {
+            region: config.region.clone(),
+            pinned_region: config.pin_region.then(|| config.region.clone()),
+            root_domain: config.root_domain.clone(),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("s3_api.root_domain: {e:?}"))?;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(hangar_api_s3::serve(s3_listener, service, shutdown.clone()));
+    let token = config.admin_token.clone();
+    let (m, s) = (model.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        if let Err(e) = hangar_api_admin::serve(admin_listener, m, token, s).await {
+            warn!(error = %e, "admin endpoint stopped");
+        }
+    });
+    tasks.spawn(maintenance(model, shutdown));
+    info!(node = %node, s3 = %running.s3_addr, admin = %running.admin_addr, "hangar is serving");
+    Ok((running, tasks))
+}
+
+/// Releases unreferenced data and deletes blocks past their grace delay,
+/// working continuously while there is work and waking once a second otherwise.
+async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
+    loop {
+        let released = model.release_some(RELEASE_ROWS_PER_STEP).await.unwrap_or_else(|e| {
+            warn!(error = %e, "releasing data failed");
+            0
+        });
+        let deleted = model.blocks().collect_garbage(GC_BLOCKS_PER_STEP).await.unwrap_or_else(|e| {
+            warn!(error = %e, "block garbage collection failed");
+            0
+        });
+        if released == 0 && deleted == 0 {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(MAINTENANCE_IDLE_PERIOD) => {}
+            }
+        } else if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// The default key of single-node mode: the key named `default`, created with
+/// the right to create buckets on first start.
+pub async fn default_key(model: &ObjectService) -> anyhow::Result<hangar_model::schema::access_key::AccessKey> {
+    if let Some(k) = model.list_keys()?.into_iter().find(|k| k.name.get() == "default") {
+        return Ok(k);
+    }
+    let k = model.create_key("default").await?;
+    Ok(model.update_key(&k.id, None, Some(true)).await?)
+}
+
+/// Shared so the signal handler and the server see the same token.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        info!("shutting down");
+        t.cancel();
+    });
+    token
+}
+
