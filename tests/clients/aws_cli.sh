@@ -80,10 +80,15 @@ t_presign() {
   echo "presigned: $url"
   curl -fsS --max-time 60 -o "$W/presigned.bin" "$url"
   assert_same_file "$W/small.bin" "$W/presigned.bin"
-  # Tampering with the signature must be refused.
-  local code
-  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 "${url/X-Amz-Signature=/X-Amz-Signature=0}")"
+  # A wrong (but well-formed) signature must be refused: flip its last hex digit.
+  local code last bad
+  [[ "$url" =~ X-Amz-Signature=[0-9a-f]{64}$ ]] || { echo "signature is not the last parameter" >&2; return 1; }
+  last="${url: -1}"
+  bad="${url%?}$([[ "$last" == 0 ]] && echo 1 || echo 0)"
+  code="$(curl -s -o "$W/tampered.xml" -w '%{http_code}' --max-time 60 "$bad")"
+  cat "$W/tampered.xml"
   assert_eq "$code" 403 "HTTP status with a tampered signature"
+  grep -q SignatureDoesNotMatch "$W/tampered.xml"
 }
 
 t_missing_key() {

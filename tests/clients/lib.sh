@@ -20,7 +20,6 @@ FAILED=0
 FAILED_NAMES=()
 HANGAR_PID=""
 HANGAR_DATA_DIR=""
-_TMPDIRS=()
 
 log() { printf '[%s] %s\n' "$TEST_NAME" "$*"; }
 die() {
@@ -28,12 +27,11 @@ die() {
   exit 1
 }
 
-new_tmpdir() {
-  local d
-  d="$(mktemp -d "${TMPDIR:-/tmp}/hangar-${TEST_NAME}.XXXXXX")"
-  _TMPDIRS+=("$d")
-  printf '%s\n' "$d"
-}
+# Everything this run writes lives under one root, removed at exit.
+# (new_tmpdir runs in $(...) subshells, so it cannot record dirs in a variable.)
+TEST_ROOT="$(mktemp -d "${TMPDIR:-/tmp}/hangar-${TEST_NAME}.XXXXXX")"
+
+new_tmpdir() { mktemp -d "$TEST_ROOT/d.XXXXXX"; }
 
 # gen_file PATH SIZE: SIZE as accepted by head -c (e.g. 1024, 5M).
 gen_file() {
@@ -146,10 +144,9 @@ _cleanup() {
   fi
   # Keep scratch dirs for inspection when asked to.
   if [[ "${HANGAR_KEEP_TMP:-0}" == 1 ]]; then
-    echo "[$TEST_NAME] keeping temp dirs: ${_TMPDIRS[*]:-}" >&2
+    echo "[$TEST_NAME] keeping temp dir: $TEST_ROOT" >&2
   else
-    local d
-    for d in "${_TMPDIRS[@]}"; do rm -rf "$d"; done
+    rm -rf "$TEST_ROOT"
   fi
   exit "$rc"
 }
@@ -163,7 +160,7 @@ trap 'exit 130' INT TERM
 step() {
   local name="$1" out rc
   shift
-  out="$(mktemp "${TMPDIR:-/tmp}/hangar-step.XXXXXX")"
+  out="$(mktemp "$TEST_ROOT/step.XXXXXX")"
   set +e
   (
     set -euo pipefail

@@ -14,7 +14,10 @@ impl S3Auth for KeyStore {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match self.0.get_key(access_key) {
             Ok(k) => Ok(SecretKey::from(k.secret)),
-            Err(_) => Err(s3_error!(InvalidAccessKeyId, "The AWS access key Id you provided does not exist in our records.")),
+            Err(_) => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS access key Id you provided does not exist in our records."
+            )),
         }
     }
 }

@@ -9,7 +9,10 @@ use crate::headers::timestamp;
 use crate::{Need, S3Frontend};
 
 impl S3Frontend {
-    pub(crate) fn handle_list_buckets(&self, req: &S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+    pub(crate) fn handle_list_buckets(
+        &self,
+        req: &S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let mut buckets = Vec::new();
         for info in self.model.list_buckets().map_err(to_s3)? {
@@ -30,7 +33,11 @@ impl S3Frontend {
             }
         }
         if let Some(prefix) = &req.input.prefix {
-            buckets.retain(|b| b.name.as_deref().is_some_and(|n| n.starts_with(prefix.as_str())));
+            buckets.retain(|b| {
+                b.name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(prefix.as_str()))
+            });
         }
         buckets.sort_by(|a, b| a.name.cmp(&b.name));
         buckets.dedup_by(|a, b| a.name == b.name);
@@ -42,7 +49,10 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) async fn handle_create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    pub(crate) async fn handle_create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let input = req.input;
         if input.object_lock_enabled_for_bucket == Some(true) {
@@ -50,31 +60,52 @@ impl S3Frontend {
         }
         if let (Some(pinned), Some(c)) = (
             self.settings.pinned_region.as_deref(),
-            input.create_bucket_configuration.as_ref().and_then(|c| c.location_constraint.as_ref()),
+            input
+                .create_bucket_configuration
+                .as_ref()
+                .and_then(|c| c.location_constraint.as_ref()),
         ) {
             if c.as_str() != pinned {
-                return Err(s3_error!(InvalidLocationConstraint, "The specified location constraint is not valid"));
+                return Err(s3_error!(
+                    InvalidLocationConstraint,
+                    "The specified location constraint is not valid"
+                ));
             }
         }
         if let Ok(id) = self.model.resolve_bucket(&input.bucket, Some(&key)) {
             return Err(if key.permission(&id).owner {
                 s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
             } else {
-                s3_error!(BucketAlreadyExists, "The requested bucket name is not available.")
+                s3_error!(
+                    BucketAlreadyExists,
+                    "The requested bucket name is not available."
+                )
             });
         }
         if !*key.allow_create_bucket.get() {
-            return Err(s3_error!(AccessDenied, "This key is not allowed to create buckets"));
+            return Err(s3_error!(
+                AccessDenied,
+                "This key is not allowed to create buckets"
+            ));
         }
-        self.model.create_bucket(&input.bucket, Some(&key)).await.map_err(to_s3)?;
+        self.model
+            .create_bucket(&input.bucket, Some(&key))
+            .await
+            .map_err(to_s3)?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
         }))
     }
 
-    pub(crate) fn handle_head_bucket(&self, req: &S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+    pub(crate) fn handle_head_bucket(
+        &self,
+        req: &S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
-        let id = self.model.resolve_bucket(&req.input.bucket, Some(&key)).map_err(to_s3)?;
+        let id = self
+            .model
+            .resolve_bucket(&req.input.bucket, Some(&key))
+            .map_err(to_s3)?;
         if !key.permission(&id).is_any() {
             return Err(s3_error!(AccessDenied));
         }
@@ -84,14 +115,20 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) async fn handle_delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+    pub(crate) async fn handle_delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let id = self.bucket_for(&req.input.bucket, &key, Need::Owner)?;
         self.model.delete_bucket(&id).await.map_err(to_s3)?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
-    pub(crate) fn handle_get_bucket_location(&self, req: &S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    pub(crate) fn handle_get_bucket_location(
+        &self,
+        req: &S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         self.bucket_for(&req.input.bucket, &key, Need::Read)?;
         Ok(S3Response::new(GetBucketLocationOutput {

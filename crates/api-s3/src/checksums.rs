@@ -42,7 +42,9 @@ pub(crate) fn put_params(
             .decode(md5)
             .ok()
             .and_then(|v| <[u8; 16]>::try_from(v).ok())
-            .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))?;
+            .ok_or_else(|| {
+                s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid.")
+            })?;
         p.content_md5 = Some(raw);
     }
     let given = [
@@ -55,9 +57,15 @@ pub(crate) fn put_params(
     let mut given = given.into_iter().filter_map(|(a, v)| v.map(|v| (a, v)));
     if let Some((algorithm, value)) = given.next() {
         if given.next().is_some() {
-            return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header"));
+            return Err(s3_error!(
+                InvalidRequest,
+                "Expecting a single x-amz-checksum- header"
+            ));
         }
-        p.expected_checksum = Some(Checksum { algorithm, value: value.clone() });
+        p.expected_checksum = Some(Checksum {
+            algorithm,
+            value: value.clone(),
+        });
     }
     if let Some(a) = f.algorithm {
         p.checksum_algorithm = Some(
@@ -75,7 +83,11 @@ pub(crate) fn put_params(
         if let Some(trailers) = trailers {
             p.late_checksum = Some(Arc::new(move || {
                 trailers
-                    .read(|h| h.get(header_name(algorithm)).and_then(|v| v.to_str().ok()).map(str::to_string))
+                    .read(|h| {
+                        h.get(header_name(algorithm))
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string)
+                    })
                     .flatten()
                     .map(|value| Checksum { algorithm, value })
             }));
@@ -85,7 +97,13 @@ pub(crate) fn put_params(
 }
 
 /// Output checksum fields: (crc32, crc32c, crc64nvme, sha1, sha256).
-pub(crate) type ChecksumOut = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+pub(crate) type ChecksumOut = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Splits a checksum into the output field it belongs to.
 pub(crate) fn out(c: Option<&Checksum>) -> ChecksumOut {

@@ -7,32 +7,117 @@ use tracing::error;
 /// The S3 error for a model error. Internal details go to the log only.
 pub fn to_s3(e: Error) -> S3Error {
     let (code, message): (S3ErrorCode, String) = match &e {
-        Error::NoSuchBucket { .. } => (S3ErrorCode::NoSuchBucket, "The specified bucket does not exist".into()),
-        Error::NoSuchKey => (S3ErrorCode::NoSuchKey, "The specified key does not exist.".into()),
-        Error::NoSuchUpload => (S3ErrorCode::NoSuchUpload, "The specified multipart upload does not exist.".into()),
+        Error::NoSuchBucket { .. } => (
+            S3ErrorCode::NoSuchBucket,
+            "The specified bucket does not exist".into(),
+        ),
+        Error::NoSuchKey => (
+            S3ErrorCode::NoSuchKey,
+            "The specified key does not exist.".into(),
+        ),
+        Error::NoSuchUpload => (
+            S3ErrorCode::NoSuchUpload,
+            "The specified multipart upload does not exist.".into(),
+        ),
         Error::NoSuchAccessKey { .. } => (S3ErrorCode::InvalidAccessKeyId, e.to_string()),
-        Error::BucketNotEmpty => (S3ErrorCode::BucketNotEmpty, "The bucket you tried to delete is not empty".into()),
-        Error::BucketAlreadyExists { owned_by_you: true } => {
-            (S3ErrorCode::BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.".into())
-        }
-        Error::BucketAlreadyExists { owned_by_you: false } => {
-            (S3ErrorCode::BucketAlreadyExists, "The requested bucket name is not available.".into())
-        }
+        Error::BucketNotEmpty => (
+            S3ErrorCode::BucketNotEmpty,
+            "The bucket you tried to delete is not empty".into(),
+        ),
+        Error::BucketAlreadyExists { owned_by_you: true } => (
+            S3ErrorCode::BucketAlreadyOwnedByYou,
+            "Your previous request to create the named bucket succeeded and you already own it."
+                .into(),
+        ),
+        Error::BucketAlreadyExists {
+            owned_by_you: false,
+        } => (
+            S3ErrorCode::BucketAlreadyExists,
+            "The requested bucket name is not available.".into(),
+        ),
         Error::InvalidBucketName { .. } => (S3ErrorCode::InvalidBucketName, e.to_string()),
         Error::KeyTooLong => (S3ErrorCode::KeyTooLongError, "Your key is too long".into()),
         Error::AccessDenied => (S3ErrorCode::AccessDenied, "Access Denied".into()),
-        Error::BadDigest => (S3ErrorCode::BadDigest, "The Content-MD5 you specified did not match what we received.".into()),
+        Error::BadDigest => (
+            S3ErrorCode::BadDigest,
+            "The Content-MD5 you specified did not match what we received.".into(),
+        ),
         Error::ChecksumMismatch { .. } => (S3ErrorCode::BadDigest, e.to_string()),
         Error::InvalidPart { .. } => (S3ErrorCode::InvalidPart, e.to_string()),
         Error::InvalidPartOrder => (S3ErrorCode::InvalidPartOrder, e.to_string()),
         Error::EntityTooSmall { .. } => (S3ErrorCode::EntityTooSmall, e.to_string()),
         Error::InvalidArgument(m) => (S3ErrorCode::InvalidArgument, m.clone()),
-        Error::InvalidRange => (S3ErrorCode::InvalidRange, "The requested range is not satisfiable".into()),
-        Error::Body(_) => (S3ErrorCode::IncompleteBody, "The request body could not be read completely".into()),
-        Error::DataIncomplete { .. } | Error::Table(_) | Error::Block(_) | Error::Db(_) | Error::Encoding(_) => {
+        Error::InvalidRange => (
+            S3ErrorCode::InvalidRange,
+            "The requested range is not satisfiable".into(),
+        ),
+        Error::Body(m) => body_error(m),
+        Error::DataIncomplete { .. }
+        | Error::Table(_)
+        | Error::Block(_)
+        | Error::Db(_)
+        | Error::Encoding(_) => {
             error!(error = %e, "internal error");
-            (S3ErrorCode::InternalError, "We encountered an internal error. Please try again.".into())
+            (
+                S3ErrorCode::InternalError,
+                "We encountered an internal error. Please try again.".into(),
+            )
         }
     };
-    S3Error::with_message(code, message)
+    let custom = matches!(code, S3ErrorCode::Custom(_));
+    let mut err = S3Error::with_message(code, message);
+    if custom {
+        // Custom codes have no status of their own; every one we use is a 400.
+        err.set_status_code(http::StatusCode::BAD_REQUEST);
+    }
+    err
+}
+
+/// The S3 error for a request body that could not be read. s3s reports body
+/// verification failures through its (private) stream error types, which only
+/// reach us as text; their messages name the failure.
+fn body_error(message: &str) -> (S3ErrorCode, String) {
+    if message.contains("Sha256Mismatch") {
+        (
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
+        )
+    } else if message.contains("SignatureMismatch") {
+        (
+            S3ErrorCode::SignatureDoesNotMatch,
+            "The chunk signature we calculated does not match the signature you provided.".into(),
+        )
+    } else if message.contains("FormatError")
+        || message.contains("TooLarge")
+        || message.contains("TooMany")
+    {
+        (
+            S3ErrorCode::InvalidRequest,
+            "The aws-chunked body is malformed.".into(),
+        )
+    } else {
+        (
+            S3ErrorCode::IncompleteBody,
+            "The request body could not be read completely".into(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_verification_failures_get_their_s3_codes() {
+        let code = |m: &str| to_s3(Error::Body(m.into())).code().as_str().to_string();
+        assert_eq!(
+            code("UploadStreamError: Sha256Mismatch"),
+            "XAmzContentSHA256Mismatch"
+        );
+        assert_eq!(
+            code("AwsChunkedStreamError: SignatureMismatch"),
+            "SignatureDoesNotMatch"
+        );
+        assert_eq!(code("connection reset"), "IncompleteBody");
+    }
 }

@@ -36,7 +36,10 @@ pub(crate) fn to_stored(h: &StandardHeaders<'_>) -> S3Result<Vec<(String, String
             .collect::<Vec<_>>()
             .join(",")
     });
-    push("content-encoding", encoding.as_ref().filter(|e| !e.is_empty()));
+    push(
+        "content-encoding",
+        encoding.as_ref().filter(|e| !e.is_empty()),
+    );
     push("content-language", h.content_language);
     push("content-type", h.content_type);
     if let Some(t) = h.expires {
@@ -55,7 +58,10 @@ pub(crate) fn to_stored(h: &StandardHeaders<'_>) -> S3Result<Vec<(String, String
         .map(|(k, v)| k.len() - "x-amz-meta-".len() + v.len())
         .sum();
     if total > 2048 {
-        return Err(s3_error!(MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size."));
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size."
+        ));
     }
     Ok(out)
 }
@@ -77,7 +83,10 @@ pub(crate) fn user_metadata(meta: &ObjectMeta) -> Option<Metadata> {
     let m: HashMap<String, String> = meta
         .headers
         .iter()
-        .filter_map(|(k, v)| k.strip_prefix("x-amz-meta-").map(|k| (k.to_string(), v.clone())))
+        .filter_map(|(k, v)| {
+            k.strip_prefix("x-amz-meta-")
+                .map(|k| (k.to_string(), v.clone()))
+        })
         .collect();
     (!m.is_empty()).then_some(m)
 }

@@ -49,15 +49,24 @@ impl S3Frontend {
 
     /// The access key that signed the request.
     pub(crate) fn key_of(&self, credentials: Option<&Credentials>) -> S3Result<AccessKey> {
-        let c = credentials.ok_or_else(|| s3s::s3_error!(AccessDenied, "anonymous access is not allowed"))?;
+        let c = credentials
+            .ok_or_else(|| s3s::s3_error!(AccessDenied, "anonymous access is not allowed"))?;
         self.model
             .get_key(&c.access_key)
             .map_err(|_| s3s::s3_error!(InvalidAccessKeyId))
     }
 
     /// Resolves `bucket` for `key` and checks the permission.
-    pub(crate) fn bucket_for(&self, name: &str, key: &AccessKey, need: Need) -> S3Result<hangar_util::Uuid> {
-        let id = self.model.resolve_bucket(name, Some(key)).map_err(error::to_s3)?;
+    pub(crate) fn bucket_for(
+        &self,
+        name: &str,
+        key: &AccessKey,
+        need: Need,
+    ) -> S3Result<hangar_util::Uuid> {
+        let id = self
+            .model
+            .resolve_bucket(name, Some(key))
+            .map_err(error::to_s3)?;
         let p = key.permission(&id);
         let ok = match need {
             Need::Read => p.read,
@@ -65,7 +74,10 @@ impl S3Frontend {
             Need::Owner => p.owner,
         };
         if !ok {
-            return Err(s3s::s3_error!(AccessDenied, "the key lacks the permission on this bucket"));
+            return Err(s3s::s3_error!(
+                AccessDenied,
+                "the key lacks the permission on this bucket"
+            ));
         }
         Ok(id)
     }

@@ -33,7 +33,10 @@ fn encoder(e: Option<&EncodingType>) -> S3Result<Encoder> {
     match e.map(EncodingType::as_str) {
         None => Ok(Encoder(false)),
         Some(EncodingType::URL) => Ok(Encoder(true)),
-        Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
+        Some(_) => Err(s3_error!(
+            InvalidArgument,
+            "Invalid Encoding Method specified in Request"
+        )),
     }
 }
 
@@ -53,7 +56,9 @@ fn contents(r: &ListResult, enc: &Encoder) -> Vec<Object> {
             e_tag: Some(etag(&o.meta.etag)),
             last_modified: Some(timestamp(o.timestamp)),
             size: Some(i64::try_from(o.meta.size).unwrap_or(i64::MAX)),
-            storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
             ..Default::default()
         })
         .collect()
@@ -62,12 +67,17 @@ fn contents(r: &ListResult, enc: &Encoder) -> Vec<Object> {
 fn prefixes(r: &ListResult, enc: &Encoder) -> Vec<CommonPrefix> {
     r.common_prefixes
         .iter()
-        .map(|p| CommonPrefix { prefix: Some(enc.apply(p.clone())) })
+        .map(|p| CommonPrefix {
+            prefix: Some(enc.apply(p.clone())),
+        })
         .collect()
 }
 
 impl S3Frontend {
-    pub(crate) fn handle_list_objects(&self, req: &S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    pub(crate) fn handle_list_objects(
+        &self,
+        req: &S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = &req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
@@ -86,7 +96,11 @@ impl S3Frontend {
             marker: Some(enc.apply(i.marker.clone().unwrap_or_default())),
             max_keys: Some(i32::try_from(params.max_keys).unwrap_or(1000)),
             is_truncated: Some(r.is_truncated),
-            next_marker: if r.is_truncated { enc.opt(r.last.clone()) } else { None },
+            next_marker: if r.is_truncated {
+                enc.opt(r.last.clone())
+            } else {
+                None
+            },
             contents: Some(contents(&r, &enc)),
             common_prefixes: Some(prefixes(&r, &enc)),
             delimiter: enc.opt(delimiter),
@@ -95,7 +109,10 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) fn handle_list_objects_v2(&self, req: &S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+    pub(crate) fn handle_list_objects_v2(
+        &self,
+        req: &S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = &req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
@@ -107,7 +124,12 @@ impl S3Frontend {
                     .decode(t)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+                    .ok_or_else(|| {
+                        s3_error!(
+                            InvalidArgument,
+                            "The continuation token provided is incorrect"
+                        )
+                    })?,
             ),
             None => None,
         };
@@ -119,7 +141,9 @@ impl S3Frontend {
         };
         let r = self.model.list_objects(&bucket, &params).map_err(to_s3)?;
         let next = if r.is_truncated {
-            r.last.as_ref().map(|l| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(l))
+            r.last
+                .as_ref()
+                .map(|l| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(l))
         } else {
             None
         };

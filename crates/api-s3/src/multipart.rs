@@ -13,18 +13,31 @@ use crate::objects::{body_of, copy_source, reject_unsupported, reject_version_id
 use crate::{Need, S3Frontend};
 
 fn upload_id(s: &str) -> S3Result<Uuid> {
-    Uuid::from_hex(s).ok_or_else(|| s3_error!(NoSuchUpload, "The specified multipart upload does not exist."))
+    Uuid::from_hex(s).ok_or_else(|| {
+        s3_error!(
+            NoSuchUpload,
+            "The specified multipart upload does not exist."
+        )
+    })
 }
 
 fn part_number(n: i32) -> S3Result<u32> {
     u32::try_from(n)
         .ok()
         .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            )
+        })
 }
 
 impl S3Frontend {
-    pub(crate) async fn handle_create_multipart_upload(&self, req: S3Request<CreateMultipartUploadInput>) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    pub(crate) async fn handle_create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = req.input;
         reject_unsupported(
@@ -46,7 +59,11 @@ impl S3Frontend {
             expires: i.expires.as_ref(),
             metadata: i.metadata.as_ref(),
         })?;
-        let id = self.model.create_multipart_upload(bucket, &i.key, stored).await.map_err(to_s3)?;
+        let id = self
+            .model
+            .create_multipart_upload(bucket, &i.key, stored)
+            .await
+            .map_err(to_s3)?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(i.bucket),
             key: Some(i.key),
@@ -56,11 +73,17 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) async fn handle_upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+    pub(crate) async fn handle_upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = req.input;
         if i.sse_customer_algorithm.is_some() {
-            return Err(s3_error!(NotImplemented, "Server-side encryption is not supported"));
+            return Err(s3_error!(
+                NotImplemented,
+                "Server-side encryption is not supported"
+            ));
         }
         let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
         let params = checksums::put_params(
@@ -78,7 +101,14 @@ impl S3Frontend {
         )?;
         let r = self
             .model
-            .upload_part(bucket, &i.key, upload_id(&i.upload_id)?, part_number(i.part_number)?, params, body_of(i.body))
+            .upload_part(
+                bucket,
+                &i.key,
+                upload_id(&i.upload_id)?,
+                part_number(i.part_number)?,
+                params,
+                body_of(i.body),
+            )
             .await
             .map_err(to_s3)?;
         let c = checksums::out(r.checksum.as_ref());
@@ -93,17 +123,26 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) async fn handle_upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    pub(crate) async fn handle_upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = req.input;
         if i.sse_customer_algorithm.is_some() || i.copy_source_sse_customer_algorithm.is_some() {
-            return Err(s3_error!(NotImplemented, "Server-side encryption is not supported"));
+            return Err(s3_error!(
+                NotImplemented,
+                "Server-side encryption is not supported"
+            ));
         }
         let (src_bucket_name, src_key, src_version) = copy_source(&i.copy_source)?;
         reject_version_id(src_version.as_ref())?;
         let src_bucket = self.bucket_for(&src_bucket_name, &key, Need::Read)?;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
-        let (version, data) = self.model.get_object(&src_bucket, &src_key).map_err(to_s3)?;
+        let (version, data) = self
+            .model
+            .get_object(&src_bucket, &src_key)
+            .map_err(to_s3)?;
         let meta = data.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
         conditions::check(
             &Conditions {
@@ -119,16 +158,36 @@ impl S3Frontend {
         let span = match &i.copy_source_range {
             None => 0..meta.size,
             Some(r) => {
-                let parsed = Range::parse(r).map_err(|_| s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last"))?;
+                let parsed = Range::parse(r).map_err(|_| {
+                    s3_error!(
+                        InvalidArgument,
+                        "The x-amz-copy-source-range value must be of the form bytes=first-last"
+                    )
+                })?;
                 match parsed {
-                    Range::Int { first, last: Some(last) } if last >= first && last < meta.size => first..last + 1,
-                    _ => return Err(s3_error!(InvalidRange, "The requested range is not satisfiable")),
+                    Range::Int {
+                        first,
+                        last: Some(last),
+                    } if last >= first && last < meta.size => first..last + 1,
+                    _ => {
+                        return Err(s3_error!(
+                            InvalidRange,
+                            "The requested range is not satisfiable"
+                        ))
+                    }
                 }
             }
         };
         let r = self
             .model
-            .upload_part_copy(&data, span, bucket, &i.key, upload_id(&i.upload_id)?, part_number(i.part_number)?)
+            .upload_part_copy(
+                &data,
+                span,
+                bucket,
+                &i.key,
+                upload_id(&i.upload_id)?,
+                part_number(i.part_number)?,
+            )
             .await
             .map_err(to_s3)?;
         Ok(S3Response::new(UploadPartCopyOutput {
@@ -141,7 +200,10 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) async fn handle_complete_multipart_upload(&self, req: S3Request<CompleteMultipartUploadInput>) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    pub(crate) async fn handle_complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
@@ -152,12 +214,18 @@ impl S3Frontend {
         let mut requested = Vec::with_capacity(parts.len());
         for p in parts {
             let (Some(n), Some(e)) = (p.part_number, p.e_tag) else {
-                return Err(s3_error!(MalformedXML, "Each part needs a PartNumber and an ETag"));
+                return Err(s3_error!(
+                    MalformedXML,
+                    "Each part needs a PartNumber and an ETag"
+                ));
             };
             let etag = match e {
                 ETag::Strong(v) | ETag::Weak(v) => v,
             };
-            requested.push(CompletedPart { part_number: part_number(n)?, etag });
+            requested.push(CompletedPart {
+                part_number: part_number(n)?,
+                etag,
+            });
         }
         let r = self
             .model
@@ -175,12 +243,18 @@ impl S3Frontend {
             checksum_crc64nvme: c.2,
             checksum_sha1: c.3,
             checksum_sha256: c.4,
-            checksum_type: r.checksum.as_ref().map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+            checksum_type: r
+                .checksum
+                .as_ref()
+                .map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
             ..Default::default()
         }))
     }
 
-    pub(crate) async fn handle_abort_multipart_upload(&self, req: S3Request<AbortMultipartUploadInput>) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    pub(crate) async fn handle_abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
@@ -193,12 +267,16 @@ impl S3Frontend {
         Ok(resp)
     }
 
-    pub(crate) fn handle_list_parts(&self, req: &S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    pub(crate) fn handle_list_parts(
+        &self,
+        req: &S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = &req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
         let marker = match &i.part_number_marker {
-            Some(m) => u32::try_from(*m).map_err(|_| s3_error!(InvalidArgument, "invalid part-number-marker"))?,
+            Some(m) => u32::try_from(*m)
+                .map_err(|_| s3_error!(InvalidArgument, "invalid part-number-marker"))?,
             None => 0,
         };
         let max = usize::try_from(i.max_parts.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
@@ -211,7 +289,7 @@ impl S3Frontend {
             bucket: Some(i.bucket.clone()),
             key: Some(i.key.clone()),
             upload_id: Some(i.upload_id.clone()),
-            part_number_marker: i.part_number_marker.clone(),
+            part_number_marker: i.part_number_marker,
             next_part_number_marker: next,
             max_parts: i32::try_from(max).ok(),
             is_truncated: Some(truncated),
@@ -239,15 +317,24 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) fn handle_list_multipart_uploads(&self, req: &S3Request<ListMultipartUploadsInput>) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    pub(crate) fn handle_list_multipart_uploads(
+        &self,
+        req: &S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = &req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
         if i.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {
-            return Err(s3_error!(NotImplemented, "Delimiters are not supported when listing multipart uploads"));
+            return Err(s3_error!(
+                NotImplemented,
+                "Delimiters are not supported when listing multipart uploads"
+            ));
         }
         if i.encoding_type.is_some() {
-            return Err(s3_error!(NotImplemented, "encoding-type is not supported when listing multipart uploads"));
+            return Err(s3_error!(
+                NotImplemented,
+                "encoding-type is not supported when listing multipart uploads"
+            ));
         }
         let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
         let prefix = i.prefix.clone().unwrap_or_default();
@@ -255,7 +342,9 @@ impl S3Frontend {
             .model
             .list_multipart_uploads(&bucket, &prefix, i.key_marker.as_deref(), max)
             .map_err(to_s3)?;
-        let last = uploads.last().map(|u| (u.key.clone(), u.upload_id.to_hex()));
+        let last = uploads
+            .last()
+            .map(|u| (u.key.clone(), u.upload_id.to_hex()));
         Ok(S3Response::new(ListMultipartUploadsOutput {
             bucket: Some(i.bucket.clone()),
             prefix: Some(prefix),

@@ -31,22 +31,34 @@ pub(crate) fn reject_unsupported(
     redirect: bool,
 ) -> S3Result<()> {
     if sse.is_some() || sse_c.is_some() {
-        return Err(s3_error!(NotImplemented, "Server-side encryption is not supported"));
+        return Err(s3_error!(
+            NotImplemented,
+            "Server-side encryption is not supported"
+        ));
     }
     if lock {
         return Err(s3_error!(NotImplemented, "Object lock is not supported"));
     }
     if acl.is_some_and(|a| a.as_str() != ObjectCannedACL::PRIVATE) {
-        return Err(s3_error!(NotImplemented, "Only the private canned ACL is supported"));
+        return Err(s3_error!(
+            NotImplemented,
+            "Only the private canned ACL is supported"
+        ));
     }
     if storage_class.is_some_and(|s| s.as_str() != StorageClass::STANDARD) {
-        return Err(s3_error!(NotImplemented, "Only the STANDARD storage class is supported"));
+        return Err(s3_error!(
+            NotImplemented,
+            "Only the STANDARD storage class is supported"
+        ));
     }
     if tagging {
         return Err(s3_error!(NotImplemented, "Object tagging is not supported"));
     }
     if redirect {
-        return Err(s3_error!(NotImplemented, "Website redirects are not supported"));
+        return Err(s3_error!(
+            NotImplemented,
+            "Website redirects are not supported"
+        ));
     }
     Ok(())
 }
@@ -54,19 +66,39 @@ pub(crate) fn reject_unsupported(
 pub(crate) fn reject_version_id(v: Option<&String>) -> S3Result<()> {
     match v.map(String::as_str) {
         None | Some("null") => Ok(()),
-        Some(_) => Err(s3_error!(NotImplemented, "Bucket versioning is not supported")),
+        Some(_) => Err(s3_error!(
+            NotImplemented,
+            "Bucket versioning is not supported"
+        )),
     }
 }
 
-fn current_meta(model: &ObjectService, bucket: &hangar_util::Uuid, key: &str) -> Option<(ObjectVersion, ObjectMeta)> {
+fn current_meta(
+    model: &ObjectService,
+    bucket: &hangar_util::Uuid,
+    key: &str,
+) -> Option<(ObjectVersion, ObjectMeta)> {
     model
         .get_object(bucket, key)
         .ok()
         .and_then(|(v, d)| d.meta().cloned().map(|m| (v, m)))
 }
 
+/// The version a GET or HEAD reads, and which bytes of it.
+struct Located {
+    version: ObjectVersion,
+    data: ObjectData,
+    meta: ObjectMeta,
+    span: std::ops::Range<u64>,
+    /// Number of parts, when one part was asked for.
+    parts: Option<usize>,
+}
+
 impl S3Frontend {
-    pub(crate) async fn handle_put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+    pub(crate) async fn handle_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = req.input;
         reject_unsupported(
@@ -83,7 +115,11 @@ impl S3Frontend {
         }
         let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
         if i.if_match.is_some() || i.if_none_match.is_some() {
-            let c = Conditions { if_match: i.if_match.as_ref(), if_none_match: i.if_none_match.as_ref(), ..Default::default() };
+            let c = Conditions {
+                if_match: i.if_match.as_ref(),
+                if_none_match: i.if_none_match.as_ref(),
+                ..Default::default()
+            };
             match current_meta(&self.model, &bucket, &i.key) {
                 Some((v, m)) => conditions::check(&c, &m.etag, v.timestamp, false)?,
                 None if i.if_match.is_some() => return Err(s3_error!(NoSuchKey)),
@@ -125,7 +161,10 @@ impl S3Frontend {
             checksum_crc64nvme: c.2,
             checksum_sha1: c.3,
             checksum_sha256: c.4,
-            checksum_type: r.checksum.as_ref().map(|_| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
+            checksum_type: r
+                .checksum
+                .as_ref()
+                .map(|_| ChecksumType::from_static(ChecksumType::FULL_OBJECT)),
             ..Default::default()
         }))
     }
@@ -138,34 +177,54 @@ impl S3Frontend {
         cond: &Conditions<'_>,
         part_number: Option<i32>,
         range: Option<&Range>,
-    ) -> S3Result<(ObjectVersion, ObjectData, ObjectMeta, std::ops::Range<u64>, Option<usize>)> {
+    ) -> S3Result<Located> {
         let (version, data) = self.model.get_object(bucket, key).map_err(to_s3)?;
         let meta = data.meta().cloned().ok_or_else(|| s3_error!(NoSuchKey))?;
         conditions::check(cond, &meta.etag, version.timestamp, true)?;
         let (span, parts) = match (part_number, range) {
-            (Some(_), Some(_)) => return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter")),
+            (Some(_), Some(_)) => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter"
+                ))
+            }
             (Some(n), None) => {
-                let n = u32::try_from(n).map_err(|_| s3_error!(InvalidArgument, "invalid partNumber"))?;
-                let (r, count) = ObjectService::part_range(&data, n)
-                    .ok_or_else(|| s3_error!(InvalidPart, "The requested partnumber is not satisfiable"))?;
+                let n = u32::try_from(n)
+                    .map_err(|_| s3_error!(InvalidArgument, "invalid partNumber"))?;
+                let (r, count) = ObjectService::part_range(&data, n).ok_or_else(|| {
+                    s3_error!(InvalidPart, "The requested partnumber is not satisfiable")
+                })?;
                 (r, Some(count))
             }
             (None, Some(r)) => (
-                r.check(meta.size)
-                    .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))?,
+                r.check(meta.size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?,
                 None,
             ),
             (None, None) => (0..meta.size, None),
         };
-        Ok((version, data, meta, span, parts))
+        Ok(Located {
+            version,
+            data,
+            meta,
+            span,
+            parts,
+        })
     }
 
-    pub(crate) async fn handle_get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+    pub(crate) async fn handle_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = &req.input;
         reject_version_id(i.version_id.as_ref())?;
         if i.sse_customer_algorithm.is_some() {
-            return Err(s3_error!(NotImplemented, "Server-side encryption is not supported"));
+            return Err(s3_error!(
+                NotImplemented,
+                "Server-side encryption is not supported"
+            ));
         }
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
         let cond = Conditions {
@@ -174,15 +233,35 @@ impl S3Frontend {
             if_modified_since: i.if_modified_since.as_ref(),
             if_unmodified_since: i.if_unmodified_since.as_ref(),
         };
-        let (version, data, meta, span, parts) = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
+        let Located {
+            version,
+            data,
+            meta,
+            span,
+            parts,
+        } = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
         let partial = i.range.is_some() || parts.is_some_and(|n| n > 1);
         let body = self.model.read_data(&data, span.clone());
-        let checksum_mode = i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let c = if checksum_mode && !partial { checksums::out(meta.checksum.as_ref()) } else { Default::default() };
+        let checksum_mode = i
+            .checksum_mode
+            .as_ref()
+            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let c = if checksum_mode && !partial {
+            checksums::out(meta.checksum.as_ref())
+        } else {
+            Default::default()
+        };
         let mut out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
             content_length: Some(i64::try_from(span.end - span.start).unwrap_or(i64::MAX)),
-            content_range: partial.then(|| format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), meta.size)),
+            content_range: partial.then(|| {
+                format!(
+                    "bytes {}-{}/{}",
+                    span.start,
+                    span.end.saturating_sub(1),
+                    meta.size
+                )
+            }),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(timestamp(version.timestamp)),
@@ -194,7 +273,14 @@ impl S3Frontend {
             checksum_sha256: c.4,
             ..Default::default()
         };
-        fill_standard(&meta, &mut out.cache_control, &mut out.content_disposition, &mut out.content_encoding, &mut out.content_language, &mut out.content_type);
+        fill_standard(
+            &meta,
+            &mut out.cache_control,
+            &mut out.content_disposition,
+            &mut out.content_encoding,
+            &mut out.content_language,
+            &mut out.content_type,
+        );
         out.expires = headers::expires(&meta);
         out.metadata = headers::user_metadata(&meta);
         let status = partial.then_some(http::StatusCode::PARTIAL_CONTENT);
@@ -203,7 +289,10 @@ impl S3Frontend {
         Ok(resp)
     }
 
-    pub(crate) fn handle_head_object(&self, req: &S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+    pub(crate) fn handle_head_object(
+        &self,
+        req: &S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = &req.input;
         reject_version_id(i.version_id.as_ref())?;
@@ -214,13 +303,33 @@ impl S3Frontend {
             if_modified_since: i.if_modified_since.as_ref(),
             if_unmodified_since: i.if_unmodified_since.as_ref(),
         };
-        let (version, _, meta, span, parts) = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
+        let Located {
+            version,
+            meta,
+            span,
+            parts,
+            ..
+        } = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
         let partial = i.range.is_some() || parts.is_some_and(|n| n > 1);
-        let checksum_mode = i.checksum_mode.as_ref().is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let c = if checksum_mode && !partial { checksums::out(meta.checksum.as_ref()) } else { Default::default() };
+        let checksum_mode = i
+            .checksum_mode
+            .as_ref()
+            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+        let c = if checksum_mode && !partial {
+            checksums::out(meta.checksum.as_ref())
+        } else {
+            Default::default()
+        };
         let mut out = HeadObjectOutput {
             content_length: Some(i64::try_from(span.end - span.start).unwrap_or(i64::MAX)),
-            content_range: partial.then(|| format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), meta.size)),
+            content_range: partial.then(|| {
+                format!(
+                    "bytes {}-{}/{}",
+                    span.start,
+                    span.end.saturating_sub(1),
+                    meta.size
+                )
+            }),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(&meta.etag)),
             last_modified: Some(timestamp(version.timestamp)),
@@ -232,7 +341,14 @@ impl S3Frontend {
             checksum_sha256: c.4,
             ..Default::default()
         };
-        fill_standard(&meta, &mut out.cache_control, &mut out.content_disposition, &mut out.content_encoding, &mut out.content_language, &mut out.content_type);
+        fill_standard(
+            &meta,
+            &mut out.cache_control,
+            &mut out.content_disposition,
+            &mut out.content_encoding,
+            &mut out.content_language,
+            &mut out.content_type,
+        );
         out.expires = headers::expires(&meta);
         out.metadata = headers::user_metadata(&meta);
         let mut resp = S3Response::new(out);
@@ -240,33 +356,52 @@ impl S3Frontend {
         Ok(resp)
     }
 
-    pub(crate) async fn handle_delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+    pub(crate) async fn handle_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         reject_version_id(req.input.version_id.as_ref())?;
         let bucket = self.bucket_for(&req.input.bucket, &key, Need::Write)?;
-        self.model.delete_object(bucket, &req.input.key).await.map_err(to_s3)?;
+        self.model
+            .delete_object(bucket, &req.input.key)
+            .await
+            .map_err(to_s3)?;
         let mut resp = S3Response::new(DeleteObjectOutput::default());
         resp.status = Some(http::StatusCode::NO_CONTENT);
         Ok(resp)
     }
 
-    pub(crate) async fn handle_delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    pub(crate) async fn handle_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let bucket = self.bucket_for(&req.input.bucket, &key, Need::Write)?;
         let quiet = req.input.delete.quiet == Some(true);
         if req.input.delete.objects.len() > 1000 {
-            return Err(s3_error!(MalformedXML, "At most 1000 keys may be deleted at once"));
+            return Err(s3_error!(
+                MalformedXML,
+                "At most 1000 keys may be deleted at once"
+            ));
         }
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in req.input.delete.objects {
             let result = match reject_version_id(o.version_id.as_ref()) {
-                Ok(()) => self.model.delete_object(bucket, &o.key).await.map_err(to_s3),
+                Ok(()) => self
+                    .model
+                    .delete_object(bucket, &o.key)
+                    .await
+                    .map_err(to_s3),
                 Err(e) => Err(e),
             };
             match result {
                 Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject { key: Some(o.key), ..Default::default() }),
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(o.key),
+                    ..Default::default()
+                }),
                 Err(e) => errors.push(Error {
                     code: Some(e.code().as_str().to_string()),
                     message: e.message().map(str::to_string),
@@ -282,23 +417,34 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) async fn handle_copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+    pub(crate) async fn handle_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = req.input;
         reject_unsupported(
             i.server_side_encryption.as_ref(),
-            i.sse_customer_algorithm.as_ref().or(i.copy_source_sse_customer_algorithm.as_ref()),
+            i.sse_customer_algorithm
+                .as_ref()
+                .or(i.copy_source_sse_customer_algorithm.as_ref()),
             i.object_lock_mode.is_some() || i.object_lock_legal_hold_status.is_some(),
             i.acl.as_ref(),
             i.storage_class.as_ref(),
-            i.tagging.is_some() || i.tagging_directive.as_ref().is_some_and(|t| t.as_str() == TaggingDirective::REPLACE),
+            i.tagging.is_some()
+                || i.tagging_directive
+                    .as_ref()
+                    .is_some_and(|t| t.as_str() == TaggingDirective::REPLACE),
             i.website_redirect_location.is_some(),
         )?;
         let (src_bucket_name, src_key, src_version) = copy_source(&i.copy_source)?;
         reject_version_id(src_version.as_ref())?;
         let src_bucket = self.bucket_for(&src_bucket_name, &key, Need::Read)?;
         let dst_bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
-        let (version, data) = self.model.get_object(&src_bucket, &src_key).map_err(to_s3)?;
+        let (version, data) = self
+            .model
+            .get_object(&src_bucket, &src_key)
+            .map_err(to_s3)?;
         let meta = data.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
         conditions::check(
             &Conditions {
@@ -311,7 +457,10 @@ impl S3Frontend {
             version.timestamp,
             false,
         )?;
-        let replace = i.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replace = i
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         if src_bucket == dst_bucket && src_key == i.key && !replace {
             return Err(s3_error!(InvalidRequest, "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."));
         }
@@ -328,7 +477,11 @@ impl S3Frontend {
         } else {
             None
         };
-        let r = self.model.copy_object(&data, dst_bucket, &i.key, headers).await.map_err(to_s3)?;
+        let r = self
+            .model
+            .copy_object(&data, dst_bucket, &i.key, headers)
+            .await
+            .map_err(to_s3)?;
         let c = checksums::out(r.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
@@ -349,10 +502,19 @@ impl S3Frontend {
 /// Bucket, key and version of a copy source.
 pub(crate) fn copy_source(s: &CopySource) -> S3Result<(String, String, Option<String>)> {
     match s {
-        CopySource::Bucket { bucket, key, version_id } => {
-            Ok((bucket.to_string(), key.to_string(), version_id.as_ref().map(ToString::to_string)))
-        }
-        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => Err(s3_error!(NotImplemented, "Access points and outposts are not supported")),
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((
+            bucket.to_string(),
+            key.to_string(),
+            version_id.as_ref().map(ToString::to_string),
+        )),
+        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => Err(s3_error!(
+            NotImplemented,
+            "Access points and outposts are not supported"
+        )),
     }
 }
 

@@ -43,7 +43,10 @@ impl Default for S3Settings {
 }
 
 /// The s3s service for `model`.
-pub fn build_service(model: ObjectService, settings: S3Settings) -> Result<S3Service, s3s::host::DomainError> {
+pub fn build_service(
+    model: ObjectService,
+    settings: S3Settings,
+) -> Result<S3Service, s3s::host::DomainError> {
     let root_domain = settings.root_domain.clone();
     let mut b = S3ServiceBuilder::new(S3Frontend::new(model.clone(), settings));
     b.set_auth(KeyStore(model));
@@ -91,7 +94,10 @@ pub async fn serve(listener: TcpListener, service: S3Service, shutdown: Cancella
     }
     info!("s3 endpoint stopping; finishing in-flight requests");
     conns.cancel();
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while tasks.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 fn rand_start() -> u64 {

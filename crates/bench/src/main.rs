@@ -1,1 +1,44 @@
-fn main() {}
+//! `hangar-bench`: measuring tools for Hangar.
+//!
+//! - `s3`: a bounded S3 load generator (put/get/list/delete) against any
+//!   S3-compatible endpoint, printing throughput and latency percentiles.
+//! - `hash`: single-core MD5 / BLAKE3 / SHA-256 throughput on this machine.
+//! - `db-engines`: redb against fjall on small read-modify-write transactions and
+//!   ordered range scans, with and without fsync.
+//!
+//! Every subcommand prints one JSON object on stdout; progress and errors go to
+//! stderr.
+
+mod db_engines;
+mod hash;
+mod s3;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+/// Command line of `hangar-bench`.
+#[derive(Debug, Parser)]
+#[command(name = "hangar-bench", version, about = "Hangar benchmark tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// S3 load generator (put/get/list/delete) against an endpoint.
+    S3(s3::S3Args),
+    /// Single-core MD5, BLAKE3 and SHA-256 throughput.
+    Hash(hash::HashArgs),
+    /// redb vs fjall: read-modify-write transactions and range scans.
+    DbEngines(db_engines::DbEnginesArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::S3(args) => s3::run(args),
+        Command::Hash(args) => hash::run(args),
+        Command::DbEngines(args) => db_engines::run(args),
+    }
+}

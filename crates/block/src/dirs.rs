@@ -75,8 +75,14 @@ mod tests {
     #[test]
     fn blocks_spread_in_proportion_to_capacity() {
         let dirs = DataDirs::new(vec![
-            DataDir { path: "a".into(), capacity: 100 },
-            DataDir { path: "b".into(), capacity: 300 },
+            DataDir {
+                path: "a".into(),
+                capacity: 100,
+            },
+            DataDir {
+                path: "b".into(),
+                capacity: 300,
+            },
         ]);
         let n = 4000u32;
         let in_b = (0..n)

@@ -166,28 +166,34 @@ impl BlockStore {
 
     /// Number of block files under all data directories (walks the disk).
     pub fn count_files(&self) -> usize {
-        self.inner
-            .dirs
-            .all()
-            .map(count_block_files)
-            .sum()
+        self.inner.dirs.all().map(count_block_files).sum()
     }
 }
 
 impl Inner {
     fn write_sync(&self, hash: Hash, data: &[u8]) -> Result<()> {
         debug_assert_eq!(Hash::of(data), hash, "block written under the wrong hash");
-        if self.dirs.search_order(&hash).any(|d| block_path(d, &hash).exists()) {
+        if self
+            .dirs
+            .search_order(&hash)
+            .any(|d| block_path(d, &hash).exists())
+        {
             return Ok(());
         }
-        let encoded = self.encode(data).map_err(io_err(hash))?;
+        let compressed = self.compress(data).map_err(io_err(hash))?;
+        let (format, body) = match &compressed {
+            Some(c) => (FORMAT_ZSTD, c.as_slice()),
+            None => (FORMAT_PLAIN, data),
+        };
         let path = block_path(self.dirs.primary(&hash), &hash);
         let parent = path.parent().expect("block paths have a parent");
         std::fs::create_dir_all(parent).map_err(io_err(hash))?;
         let tmp = path.with_extension(format!("tmp{}", rand_suffix()));
         let result = (|| {
             let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&encoded)?;
+            // Header and body are written separately: no copy of the block.
+            f.write_all(&[format])?;
+            f.write_all(body)?;
             if self.fsync {
                 f.sync_all()?;
             }
@@ -203,20 +209,14 @@ impl Inner {
         result.map_err(io_err(hash))
     }
 
-    fn encode(&self, data: &[u8]) -> std::io::Result<Vec<u8>> {
-        if let Some(level) = self.compression_level {
-            let mut out = vec![FORMAT_ZSTD];
-            let compressed = zstd::bulk::compress(data, level)?;
-            // Incompressible data is stored as is: decompression costs time.
-            if compressed.len() < data.len() - data.len() / 16 {
-                out.extend_from_slice(&compressed);
-                return Ok(out);
-            }
-        }
-        let mut out = Vec::with_capacity(data.len() + 1);
-        out.push(FORMAT_PLAIN);
-        out.extend_from_slice(data);
-        Ok(out)
+    /// The compressed form of `data`, when compression is on and pays off.
+    fn compress(&self, data: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
+        let Some(level) = self.compression_level else {
+            return Ok(None);
+        };
+        let compressed = zstd::bulk::compress(data, level)?;
+        // Incompressible data is stored as is: decompression costs time.
+        Ok((compressed.len() < data.len() - data.len() / 16).then_some(compressed))
     }
 
     fn read_sync(&self, hash: Hash) -> Result<Bytes> {
@@ -227,8 +227,8 @@ impl Inner {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io_err(hash)(e)),
             };
-            return match decode(&raw) {
-                Some(data) if Hash::of(&data) == hash => Ok(Bytes::from(data)),
+            return match decode(raw) {
+                Some(data) if Hash::of(&data) == hash => Ok(data),
                 _ => {
                     quarantine(&path);
                     Err(Error::Corrupt { hash })
@@ -250,12 +250,15 @@ impl Inner {
     }
 }
 
-fn decode(raw: &[u8]) -> Option<Vec<u8>> {
-    let (&format, body) = raw.split_first()?;
+fn decode(raw: Vec<u8>) -> Option<Bytes> {
+    let format = *raw.first()?;
     match format {
-        FORMAT_PLAIN => Some(body.to_vec()),
-        // Blocks are at most a few MiB; the bound guards against a corrupt frame.
-        FORMAT_ZSTD => zstd::bulk::decompress(body, 64 << 20).ok(),
+        // A view past the header byte: no copy.
+        FORMAT_PLAIN => Some(Bytes::from(raw).slice(1..)),
+        // Blocks are at most 64 MiB; the bound guards against a corrupt frame.
+        FORMAT_ZSTD => zstd::bulk::decompress(&raw[1..], 64 << 20)
+            .ok()
+            .map(Bytes::from),
         _ => None,
     }
 }
@@ -293,7 +296,9 @@ fn count_block_files(dir: &Path) -> usize {
     n
 }
 
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::Task(e.to_string()))?

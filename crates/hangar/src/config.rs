@@ -37,6 +37,9 @@ pub struct RawConfig {
     /// Metadata engine cache.
     #[serde(default = "default_cache")]
     pub metadata_cache_size_bytes: usize,
+    /// Memory for block buffers of all uploads together.
+    #[serde(default = "default_upload_buffer")]
+    pub upload_buffer_bytes: usize,
     /// S3 endpoint.
     pub s3_api: RawS3,
     /// Admin endpoint.
@@ -109,6 +112,9 @@ fn default_gc_delay() -> u64 {
 fn default_cache() -> usize {
     32 << 20
 }
+fn default_upload_buffer() -> usize {
+    32 << 20
+}
 fn default_region() -> String {
     "hangar".into()
 }
@@ -143,6 +149,8 @@ pub struct Config {
     pub block_gc_delay_secs: u64,
     /// Metadata cache.
     pub metadata_cache_size_bytes: usize,
+    /// Upload buffer budget.
+    pub upload_buffer_bytes: usize,
     /// S3 listen address.
     pub s3_bind_addr: SocketAddr,
     /// Region.
@@ -172,7 +180,8 @@ impl std::fmt::Debug for Config {
 impl RawConfig {
     /// Reads and parses a config file.
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("in {}", path.display()))
     }
 
@@ -188,37 +197,66 @@ impl RawConfig {
             compression_level: default_compression(),
             block_gc_delay_secs: default_gc_delay(),
             metadata_cache_size_bytes: default_cache(),
-            s3_api: RawS3 { bind_addr: s3, region: default_region(), pin_region: false, root_domain: None },
-            admin: RawAdmin { bind_addr: admin, admin_token: None, admin_token_file: None },
+            upload_buffer_bytes: default_upload_buffer(),
+            s3_api: RawS3 {
+                bind_addr: s3,
+                region: default_region(),
+                pin_region: false,
+                root_domain: None,
+            },
+            admin: RawAdmin {
+                bind_addr: admin,
+                admin_token: None,
+                admin_token_file: None,
+            },
         }
     }
 
     /// Validates; `generated_token` is used when no admin token is configured.
-    pub fn validate(self, generated_token: impl FnOnce() -> anyhow::Result<String>) -> anyhow::Result<Config> {
-        if !self.block_size_bytes.is_power_of_two() || !(4096..=(64 << 20)).contains(&self.block_size_bytes) {
+    pub fn validate(
+        self,
+        generated_token: impl FnOnce() -> anyhow::Result<String>,
+    ) -> anyhow::Result<Config> {
+        if !self.block_size_bytes.is_power_of_two()
+            || !(4096..=(64 << 20)).contains(&self.block_size_bytes)
+        {
             bail!("block_size_bytes must be a power of two between 4096 and 67108864");
         }
         if self.inline_threshold_bytes >= self.block_size_bytes {
             bail!("inline_threshold_bytes must be below block_size_bytes");
         }
+        if self.upload_buffer_bytes < self.block_size_bytes {
+            bail!("upload_buffer_bytes must be at least block_size_bytes");
+        }
         if !(0..=19).contains(&self.compression_level) {
             bail!("compression_level must be between 0 (off) and 19");
         }
         let data_dirs = match self.data_dir {
-            DataDirs::One(p) => vec![DataDir { path: p, capacity: 1 }],
+            DataDirs::One(p) => vec![DataDir {
+                path: p,
+                capacity: 1,
+            }],
             DataDirs::Many(v) if v.is_empty() => bail!("data_dir must name at least one directory"),
             DataDirs::Many(v) => v
                 .into_iter()
                 .map(|d| {
                     if d.capacity_bytes == 0 {
-                        bail!("data_dir.capacity_bytes must be positive ({})", d.path.display());
+                        bail!(
+                            "data_dir.capacity_bytes must be positive ({})",
+                            d.path.display()
+                        );
                     }
-                    Ok(DataDir { path: d.path, capacity: d.capacity_bytes })
+                    Ok(DataDir {
+                        path: d.path,
+                        capacity: d.capacity_bytes,
+                    })
                 })
                 .collect::<anyhow::Result<_>>()?,
         };
         let admin_token = match (self.admin.admin_token, self.admin.admin_token_file) {
-            (Some(_), Some(_)) => bail!("admin.admin_token and admin.admin_token_file are exclusive"),
+            (Some(_), Some(_)) => {
+                bail!("admin.admin_token and admin.admin_token_file are exclusive")
+            }
             (Some(t), None) => t,
             (None, Some(f)) => std::fs::read_to_string(&f)
                 .with_context(|| format!("admin.admin_token_file: reading {}", f.display()))?
@@ -239,6 +277,7 @@ impl RawConfig {
             compression_level: (self.compression_level > 0).then_some(self.compression_level),
             block_gc_delay_secs: self.block_gc_delay_secs,
             metadata_cache_size_bytes: self.metadata_cache_size_bytes,
+            upload_buffer_bytes: self.upload_buffer_bytes,
             s3_bind_addr: self.s3_api.bind_addr,
             region: self.s3_api.region,
             pin_region: self.s3_api.pin_region,
@@ -275,7 +314,9 @@ admin_token = "0123456789abcdef0123"
     #[test]
     fn unknown_keys_are_refused_by_name() {
         let text = EXAMPLE.replace("[s3_api]", "blok_size = 3\n[s3_api]");
-        let e = toml::from_str::<RawConfig>(&text).expect_err("must fail").to_string();
+        let e = toml::from_str::<RawConfig>(&text)
+            .expect_err("must fail")
+            .to_string();
         assert!(e.contains("blok_size"), "{e}");
     }
 
@@ -283,7 +324,7 @@ admin_token = "0123456789abcdef0123"
     fn block_size_must_be_a_power_of_two() {
         let text = EXAMPLE.replace("[s3_api]", "block_size_bytes = 3000000\n[s3_api]");
         let c: RawConfig = toml::from_str(&text).expect("parse");
-        let e = c.validate(|| bail!("x")).err().expect("invalid").to_string();
+        let e = c.validate(|| bail!("x")).expect_err("invalid").to_string();
         assert!(e.contains("block_size_bytes"), "{e}");
     }
 }

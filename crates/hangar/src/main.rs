@@ -82,7 +82,10 @@ fn main() -> anyhow::Result<()> {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// A panic is a bug: log it and abort rather than limp on with broken state.
@@ -138,19 +141,30 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Single-node mode: ensures the default key (and bucket), prints how to
 /// connect, and writes the same as JSON to `<data_dir>/ready.json`.
-async fn announce(args: &ServerArgs, config: &config::Config, running: &server::Running) -> anyhow::Result<()> {
+async fn announce(
+    args: &ServerArgs,
+    config: &config::Config,
+    running: &server::Running,
+) -> anyhow::Result<()> {
     let key = server::default_key(&running.model).await?;
     if let Some(b) = &args.bucket {
         match running.model.resolve_bucket(b, Some(&key)) {
             Ok(_) => {}
             Err(_) => {
-                running.model.create_bucket(b, Some(&key)).await.with_context(|| format!("creating bucket {b}"))?;
+                running
+                    .model
+                    .create_bucket(b, Some(&key))
+                    .await
+                    .with_context(|| format!("creating bucket {b}"))?;
             }
         }
     }
     let s3 = format!("http://{}", running.s3_addr);
     let admin = format!("http://{}", running.admin_addr);
-    println!("Hangar is running (single node, data in {})", args.data_dir.display());
+    println!(
+        "Hangar is running (single node, data in {})",
+        args.data_dir.display()
+    );
     println!("  S3 endpoint:       {s3}");
     println!("  region:            {}", config.region);
     println!("  access key id:     {}", key.id);
@@ -158,7 +172,10 @@ async fn announce(args: &ServerArgs, config: &config::Config, running: &server::
     if let Some(b) = &args.bucket {
         println!("  bucket:            {b}");
     }
-    println!("  admin endpoint:    {admin} (token in {})", config.metadata_dir.join("admin_token").display());
+    println!(
+        "  admin endpoint:    {admin} (token in {})",
+        config.metadata_dir.join("admin_token").display()
+    );
     println!("Try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url {s3} --region {} s3 ls", key.id, key.secret, config.region);
     let ready = serde_json::json!({
         "s3_endpoint": s3,
@@ -169,5 +186,8 @@ async fn announce(args: &ServerArgs, config: &config::Config, running: &server::
         "admin_token": config.admin_token,
         "bucket": args.bucket,
     });
-    write_atomically(&args.data_dir.join("ready.json"), ready.to_string().as_bytes())
+    write_atomically(
+        &args.data_dir.join("ready.json"),
+        ready.to_string().as_bytes(),
+    )
 }

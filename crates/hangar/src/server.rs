@@ -53,14 +53,21 @@ fn node_id(metadata_dir: &Path) -> anyhow::Result<NodeId> {
 }
 
 /// Opens everything and starts serving; returns once both endpoints listen.
-pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<(Running, tokio::task::JoinSet<()>)> {
+pub async fn start(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(Running, tokio::task::JoinSet<()>)> {
     std::fs::create_dir_all(&config.metadata_dir)
         .with_context(|| format!("creating {}", config.metadata_dir.display()))?;
     let node = node_id(&config.metadata_dir)?;
     let db = Db::open(
         &config.metadata_dir.join("meta.redb"),
         &DbConfig {
-            durability: if config.metadata_fsync { Durability::Fsync } else { Durability::NoFsync },
+            durability: if config.metadata_fsync {
+                Durability::Fsync
+            } else {
+                Durability::NoFsync
+            },
             cache_size_bytes: config.metadata_cache_size_bytes,
         },
     )
@@ -71,7 +78,10 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
             data_dirs: config
                 .data_dirs
                 .iter()
-                .map(|d| hangar_block::DataDir { path: d.path.clone(), capacity: d.capacity })
+                .map(|d| hangar_block::DataDir {
+                    path: d.path.clone(),
+                    capacity: d.capacity,
+                })
                 .collect(),
             compression_level: config.compression_level,
             fsync: config.data_fsync,
@@ -82,14 +92,21 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
     )
     .context("opening data directories")?;
     let model = ObjectService::new(
-        ModelConfig { block_size: config.block_size, inline_threshold: config.inline_threshold },
+        ModelConfig {
+            block_size: config.block_size,
+            inline_threshold: config.inline_threshold,
+            upload_buffer_bytes: config.upload_buffer_bytes,
+        },
         db,
         blocks,
         &Layout::single_node(node),
         node,
         clock,
     );
-    model.recover_interrupted_uploads().await.context("recovering interrupted uploads")?;
+    model
+        .recover_interrupted_uploads()
+        .await
+        .context("recovering interrupted uploads")?;
 
     let s3_listener = TcpListener::bind(config.s3_bind_addr)
         .await
@@ -130,14 +147,21 @@ pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Resu
 /// working continuously while there is work and waking once a second otherwise.
 async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
     loop {
-        let released = model.release_some(RELEASE_ROWS_PER_STEP).await.unwrap_or_else(|e| {
-            warn!(error = %e, "releasing data failed");
-            0
-        });
-        let deleted = model.blocks().collect_garbage(GC_BLOCKS_PER_STEP).await.unwrap_or_else(|e| {
-            warn!(error = %e, "block garbage collection failed");
-            0
-        });
+        let released = model
+            .release_some(RELEASE_ROWS_PER_STEP)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "releasing data failed");
+                0
+            });
+        let deleted = model
+            .blocks()
+            .collect_garbage(GC_BLOCKS_PER_STEP)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "block garbage collection failed");
+                0
+            });
         if released == 0 && deleted == 0 {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -151,8 +175,14 @@ async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
 
 /// The default key of single-node mode: the key named `default`, created with
 /// the right to create buckets on first start.
-pub async fn default_key(model: &ObjectService) -> anyhow::Result<hangar_model::schema::access_key::AccessKey> {
-    if let Some(k) = model.list_keys()?.into_iter().find(|k| k.name.get() == "default") {
+pub async fn default_key(
+    model: &ObjectService,
+) -> anyhow::Result<hangar_model::schema::access_key::AccessKey> {
+    if let Some(k) = model
+        .list_keys()?
+        .into_iter()
+        .find(|k| k.name.get() == "default")
+    {
         return Ok(k);
     }
     let k = model.create_key("default").await?;
@@ -164,13 +194,14 @@ pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -180,4 +211,3 @@ pub fn shutdown_on_signals() -> CancellationToken {
     });
     token
 }
-

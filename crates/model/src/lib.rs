@@ -16,6 +16,7 @@ mod service;
 
 pub use error::{Error, Result};
 pub use service::{
-    is_valid_bucket_name, BodyStream, BucketInfo, CompletedPart, LateChecksum, GetRange, ListParams, ListResult, ListedObject, ModelConfig,
-    MultipartUpload, ObjectService, PutParams, PutResult, UploadedPart,
+    is_valid_bucket_name, BodyStream, BucketInfo, CompletedPart, GetRange, LateChecksum,
+    ListParams, ListResult, ListedObject, ModelConfig, MultipartUpload, ObjectService, PutParams,
+    PutResult, UploadedPart,
 };

@@ -26,7 +26,12 @@ pub trait TableSchema: Send + Sync + 'static {
     type Entry: Entry;
 
     /// Runs in the transaction that changes an entry from `old` to `new`.
-    fn updated(&self, _tx: &mut Tx<'_>, _old: Option<&Self::Entry>, _new: &Self::Entry) -> Result<()> {
+    fn updated(
+        &self,
+        _tx: &mut Tx<'_>,
+        _old: Option<&Self::Entry>,
+        _new: &Self::Entry,
+    ) -> Result<()> {
         Ok(())
     }
 }
@@ -95,7 +100,6 @@ impl<S: TableSchema> Table<S> {
 
     /// Merges `entry` into the table and waits for a write quorum.
     pub async fn insert(&self, entry: S::Entry) -> Result<()> {
-        self.check_write_quorum(&entry.partition_key())?;
         let this = self.clone();
         self.inner
             .db
@@ -106,6 +110,7 @@ impl<S: TableSchema> Table<S> {
     /// Merges `entry` inside an open transaction, running the schema hook.
     /// Returns the merged entry.
     pub fn insert_in(&self, tx: &mut Tx<'_>, entry: &S::Entry) -> Result<S::Entry> {
+        self.check_write_quorum(&entry.partition_key())?;
         let key = storage_key(&entry.partition_key(), &entry.sort_key());
         let old = match tx.get(S::TREE, &key)? {
             Some(bytes) => Some(S::Entry::decode(&bytes)?),
@@ -153,10 +158,7 @@ impl<S: TableSchema> Table<S> {
     pub fn range(&self, pk: &Hash, start: &[u8], limit: usize) -> Result<Vec<S::Entry>> {
         let from = storage_key(pk, start);
         let end = partition_end(pk);
-        let rows = self
-            .inner
-            .db
-            .range(S::TREE, &from, end.as_deref(), limit)?;
+        let rows = self.inner.db.range(S::TREE, &from, end.as_deref(), limit)?;
         rows.iter()
             .map(|(_, v)| S::Entry::decode(v).map_err(Error::from))
             .collect()

@@ -148,7 +148,10 @@ mod tests {
         };
     }
     laws!(lww_merge_is_commutative_associative_idempotent, lww());
-    laws!(lww_map_merge_is_commutative_associative_idempotent, lww_map());
+    laws!(
+        lww_map_merge_is_commutative_associative_idempotent,
+        lww_map()
+    );
     laws!(
         flag_merge_is_commutative_associative_idempotent,
         any::<bool>().prop_map(Flag)

@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_unknown_versions() {
-        let s = Sample { a: 7, b: "x".into() };
+        let s = Sample {
+            a: 7,
+            b: "x".into(),
+        };
         let bytes = s.encode().expect("encode");
         assert_eq!(Sample::decode(&bytes).expect("decode"), s);
         let mut bad = bytes.clone();

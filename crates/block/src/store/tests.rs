@@ -15,8 +15,14 @@ fn fixture(compression_level: Option<i32>) -> Fixture {
     let store = BlockStore::new(
         BlockStoreConfig {
             data_dirs: vec![
-                DataDir { path: dir.path().join("d1"), capacity: 1 },
-                DataDir { path: dir.path().join("d2"), capacity: 1 },
+                DataDir {
+                    path: dir.path().join("d1"),
+                    capacity: 1,
+                },
+                DataDir {
+                    path: dir.path().join("d2"),
+                    capacity: 1,
+                },
             ],
             compression_level,
             fsync: false,
@@ -26,7 +32,12 @@ fn fixture(compression_level: Option<i32>) -> Fixture {
         Clock::new(wall.clone()),
     )
     .expect("store");
-    Fixture { _dir: dir, store, wall, db }
+    Fixture {
+        _dir: dir,
+        store,
+        wall,
+        db,
+    }
 }
 
 #[tokio::test]
@@ -57,7 +68,10 @@ async fn a_corrupt_block_is_quarantined_not_served() {
     let mut raw = std::fs::read(&path).expect("read");
     raw[3] ^= 0x55;
     std::fs::write(&path, raw).expect("corrupt");
-    assert!(matches!(f.store.read(hash).await, Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        f.store.read(hash).await,
+        Err(Error::Corrupt { .. })
+    ));
     assert!(!path.exists());
     assert!(path.with_extension("corrupted").exists());
 }
@@ -68,14 +82,12 @@ async fn unreferenced_blocks_are_deleted_only_after_the_grace_delay() {
     let data = Bytes::from_static(b"gc me");
     let hash = Hash::of(&data);
     let s = f.store.clone();
-    f.db
-        .transaction(move |tx| s.incref(tx, &hash))
+    f.db.transaction(move |tx| s.incref(tx, &hash))
         .await
         .expect("incref");
     f.store.write(hash, data).await.expect("write");
     let s = f.store.clone();
-    f.db
-        .transaction(move |tx| s.decref(tx, &hash))
+    f.db.transaction(move |tx| s.decref(tx, &hash))
         .await
         .expect("decref");
     assert_eq!(f.store.collect_garbage(100).await.expect("gc"), 0);
@@ -93,10 +105,15 @@ async fn a_block_referenced_again_during_its_grace_delay_is_kept() {
     f.store.write(hash, data).await.expect("write");
     for op in [true, false, true] {
         let s = f.store.clone();
-        f.db
-            .transaction(move |tx| if op { s.incref(tx, &hash) } else { s.decref(tx, &hash) })
-            .await
-            .expect("rc");
+        f.db.transaction(move |tx| {
+            if op {
+                s.incref(tx, &hash)
+            } else {
+                s.decref(tx, &hash)
+            }
+        })
+        .await
+        .expect("rc");
     }
     f.wall.advance(20_000);
     assert_eq!(f.store.collect_garbage(100).await.expect("gc"), 0);

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::global_partition;
 
 /// What a key may do in one bucket.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Permission {
     /// May read objects and list.
     pub read: bool,

@@ -58,7 +58,12 @@ impl TableSchema for BlockRowTable {
     const TREE: Tree = Tree("block_rows");
     type Entry = BlockRow;
 
-    fn updated(&self, tx: &mut Tx<'_>, old: Option<&BlockRow>, new: &BlockRow) -> hangar_table::Result<()> {
+    fn updated(
+        &self,
+        tx: &mut Tx<'_>,
+        old: Option<&BlockRow>,
+        new: &BlockRow,
+    ) -> hangar_table::Result<()> {
         if old.is_none() {
             self.blocks.incref(tx, &new.hash)?;
         }

@@ -190,21 +190,36 @@ impl TableSchema for ObjectTable {
     const TREE: Tree = Tree("objects");
     type Entry = Object;
 
-    fn updated(&self, tx: &mut Tx<'_>, old: Option<&Object>, new: &Object) -> hangar_table::Result<()> {
+    fn updated(
+        &self,
+        tx: &mut Tx<'_>,
+        old: Option<&Object>,
+        new: &Object,
+    ) -> hangar_table::Result<()> {
         let Some(old) = old else { return Ok(()) };
         for ov in &old.versions {
             let now = new.versions.iter().find(|v| v.uuid == ov.uuid);
-            let gone = matches!(now, None | Some(ObjectVersion { state: VersionState::Aborted, .. }));
+            let gone = matches!(
+                now,
+                None | Some(ObjectVersion {
+                    state: VersionState::Aborted,
+                    ..
+                })
+            );
             match &ov.state {
                 VersionState::Complete(ObjectData::Parts { parts, .. }) if gone => {
                     for p in parts {
                         crate::release::queue(tx, &p.data_id)?;
                     }
                 }
-                VersionState::Uploading { multipart: false, .. } if gone => {
+                VersionState::Uploading {
+                    multipart: false, ..
+                } if gone => {
                     crate::release::queue(tx, &ov.uuid)?;
                 }
-                VersionState::Uploading { multipart: true, .. } => {
+                VersionState::Uploading {
+                    multipart: true, ..
+                } => {
                     let kept: Vec<Uuid> = match now.map(|v| &v.state) {
                         Some(VersionState::Uploading { .. }) => continue,
                         Some(VersionState::Complete(ObjectData::Parts { parts, .. })) if !gone => {
@@ -223,7 +238,12 @@ impl TableSchema for ObjectTable {
 
 impl ObjectTable {
     /// Removes every part row of `upload_id`, releasing the data of those not in `kept`.
-    fn drop_parts(&self, tx: &mut Tx<'_>, upload_id: &Uuid, kept: &[Uuid]) -> hangar_table::Result<()> {
+    fn drop_parts(
+        &self,
+        tx: &mut Tx<'_>,
+        upload_id: &Uuid,
+        kept: &[Uuid],
+    ) -> hangar_table::Result<()> {
         let pk = Hash::of(upload_id.as_bytes());
         // S3 allows at most 10,000 parts.
         let parts = self.parts.range_in(tx, &pk, b"", 10_001)?;
@@ -231,7 +251,8 @@ impl ObjectTable {
             if !kept.contains(&p.data_id) {
                 crate::release::queue(tx, &p.data_id)?;
             }
-            self.parts.remove_in(tx, &pk, &p.part_number.to_be_bytes())?;
+            self.parts
+                .remove_in(tx, &pk, &p.part_number.to_be_bytes())?;
         }
         Ok(())
     }
@@ -248,7 +269,10 @@ mod tests {
             // The same id always has the same timestamp, as in real use.
             timestamp: u64::from(id) * 10,
             state: match st {
-                0 => VersionState::Uploading { multipart: false, headers: vec![] },
+                0 => VersionState::Uploading {
+                    multipart: false,
+                    headers: vec![],
+                },
                 1 => VersionState::Complete(ObjectData::DeleteMarker),
                 _ => VersionState::Aborted,
             },
@@ -257,9 +281,16 @@ mod tests {
 
     fn object() -> impl Strategy<Value = Object> {
         proptest::collection::vec(version(), 0..4).prop_map(|vs| {
-            let mut o = Object { bucket_id: Uuid([0; 16]), key: "k".into(), versions: vec![] };
+            let mut o = Object {
+                bucket_id: Uuid([0; 16]),
+                key: "k".into(),
+                versions: vec![],
+            };
             for v in vs {
-                o.merge(&Object { versions: vec![v], ..o.clone() });
+                o.merge(&Object {
+                    versions: vec![v],
+                    ..o.clone()
+                });
             }
             o
         })

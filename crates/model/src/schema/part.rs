@@ -58,7 +58,12 @@ impl TableSchema for PartTable {
     const TREE: Tree = Tree("parts");
     type Entry = Part;
 
-    fn updated(&self, tx: &mut hangar_db::Tx<'_>, old: Option<&Part>, new: &Part) -> hangar_table::Result<()> {
+    fn updated(
+        &self,
+        tx: &mut hangar_db::Tx<'_>,
+        old: Option<&Part>,
+        new: &Part,
+    ) -> hangar_table::Result<()> {
         if let Some(old) = old {
             if old.data_id != new.data_id {
                 crate::release::queue(tx, &old.data_id)?;

@@ -42,7 +42,9 @@ impl ObjectService {
     /// Creates bucket `name`, owned by `owner` (all permissions) if given.
     pub async fn create_bucket(&self, name: &str, owner: Option<&AccessKey>) -> Result<Uuid> {
         if !is_valid_bucket_name(name) {
-            return Err(Error::InvalidBucketName { name: name.to_string() });
+            return Err(Error::InvalidBucketName {
+                name: name.to_string(),
+            });
         }
         if let Ok(existing) = self.resolve_bucket(name, owner) {
             let owned_by_you = owner.is_some_and(|k| k.permission(&existing).owner);
@@ -69,7 +71,9 @@ impl ObjectService {
                 let pk = global_partition("bucket_aliases");
                 if let Some(a) = this.inner.aliases.get_in(tx, &pk, alias.name.as_bytes())? {
                     if a.bucket.get().is_some() {
-                        return Err(Error::BucketAlreadyExists { owned_by_you: false });
+                        return Err(Error::BucketAlreadyExists {
+                            owned_by_you: false,
+                        });
                     }
                 }
                 this.inner.buckets.insert_in(tx, &bucket)?;
@@ -92,13 +96,19 @@ impl ObjectService {
 
     /// The bucket named `name` for `key` (its local names first, then global names).
     pub fn resolve_bucket(&self, name: &str, key: Option<&AccessKey>) -> Result<Uuid> {
-        let no_such = || Error::NoSuchBucket { name: name.to_string() };
+        let no_such = || Error::NoSuchBucket {
+            name: name.to_string(),
+        };
         let local = key.and_then(|k| k.local_aliases.get(&name.to_string()).copied());
         let id = match local {
             Some(Some(id)) => id,
             _ => {
                 let pk = global_partition("bucket_aliases");
-                let alias = self.inner.aliases.get(&pk, name.as_bytes())?.ok_or_else(no_such)?;
+                let alias = self
+                    .inner
+                    .aliases
+                    .get(&pk, name.as_bytes())?
+                    .ok_or_else(no_such)?;
                 alias.bucket.get().ok_or_else(no_such)?
             }
         };
@@ -110,14 +120,23 @@ impl ObjectService {
 
     /// The bucket `id`, unless missing or deleted.
     pub fn get_bucket(&self, id: &Uuid) -> Result<Option<Bucket>> {
-        let b = self.inner.buckets.get(&global_partition("buckets"), id.as_bytes())?;
+        let b = self
+            .inner
+            .buckets
+            .get(&global_partition("buckets"), id.as_bytes())?;
         Ok(b.filter(|b| !*b.deleted.get()))
     }
 
     /// Every live bucket with its global names.
     pub fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
-        let buckets = self.inner.buckets.range(&global_partition("buckets"), b"", LISTED_MAX)?;
-        let aliases = self.inner.aliases.range(&global_partition("bucket_aliases"), b"", LISTED_MAX)?;
+        let buckets = self
+            .inner
+            .buckets
+            .range(&global_partition("buckets"), b"", LISTED_MAX)?;
+        let aliases =
+            self.inner
+                .aliases
+                .range(&global_partition("bucket_aliases"), b"", LISTED_MAX)?;
         Ok(buckets
             .into_iter()
             .filter(|b| !*b.deleted.get())
@@ -140,7 +159,9 @@ impl ObjectService {
             let batch = self.inner.objects.range(&pk, &start, 256)?;
             if batch.iter().any(|o| {
                 o.visible().is_some()
-                    || o.versions.iter().any(|v| matches!(v.state, VersionState::Uploading { .. }))
+                    || o.versions
+                        .iter()
+                        .any(|v| matches!(v.state, VersionState::Uploading { .. }))
             }) {
                 return Ok(false);
             }
@@ -156,7 +177,9 @@ impl ObjectService {
 
     /// Deletes an empty bucket and frees its names.
     pub async fn delete_bucket(&self, id: &Uuid) -> Result<()> {
-        let mut bucket = self.get_bucket(id)?.ok_or(Error::NoSuchBucket { name: id.to_hex() })?;
+        let mut bucket = self
+            .get_bucket(id)?
+            .ok_or(Error::NoSuchBucket { name: id.to_hex() })?;
         if !self.is_bucket_empty(id)? {
             return Err(Error::BucketNotEmpty);
         }
@@ -203,8 +226,16 @@ impl ObjectService {
 
     /// Sets `key`'s permission on `bucket` (fields set to true are granted,
     /// the others left as they are when `grant`; revoked when `!grant`).
-    pub async fn set_permission(&self, key_id: &str, bucket: &Uuid, change: Permission, grant: bool) -> Result<AccessKey> {
-        self.get_bucket(bucket)?.ok_or(Error::NoSuchBucket { name: bucket.to_hex() })?;
+    pub async fn set_permission(
+        &self,
+        key_id: &str,
+        bucket: &Uuid,
+        change: Permission,
+        grant: bool,
+    ) -> Result<AccessKey> {
+        self.get_bucket(bucket)?.ok_or(Error::NoSuchBucket {
+            name: bucket.to_hex(),
+        })?;
         let mut key = self.get_key(key_id)?;
         let mut p = key.permission(bucket);
         if grant {
@@ -224,9 +255,13 @@ impl ObjectService {
     /// Points global name `name` at `bucket`.
     pub async fn add_global_alias(&self, bucket: &Uuid, name: &str) -> Result<()> {
         if !is_valid_bucket_name(name) {
-            return Err(Error::InvalidBucketName { name: name.to_string() });
+            return Err(Error::InvalidBucketName {
+                name: name.to_string(),
+            });
         }
-        self.get_bucket(bucket)?.ok_or(Error::NoSuchBucket { name: bucket.to_hex() })?;
+        self.get_bucket(bucket)?.ok_or(Error::NoSuchBucket {
+            name: bucket.to_hex(),
+        })?;
         if let Ok(other) = self.resolve_bucket(name, None) {
             let owned_by_you = other == *bucket;
             return Err(Error::BucketAlreadyExists { owned_by_you });
@@ -245,13 +280,22 @@ impl ObjectService {
             .list_buckets()?
             .into_iter()
             .find(|b| b.bucket.id == *bucket)
-            .ok_or(Error::NoSuchBucket { name: bucket.to_hex() })?;
+            .ok_or(Error::NoSuchBucket {
+                name: bucket.to_hex(),
+            })?;
         if !info.aliases.iter().any(|a| a == name) {
-            return Err(Error::InvalidArgument(format!("{name} is not a name of this bucket")));
+            return Err(Error::InvalidArgument(format!(
+                "{name} is not a name of this bucket"
+            )));
         }
-        let has_local = self.list_keys()?.iter().any(|k| k.local_aliases.iter().any(|(_, b)| *b == Some(*bucket)));
+        let has_local = self
+            .list_keys()?
+            .iter()
+            .any(|k| k.local_aliases.iter().any(|(_, b)| *b == Some(*bucket)));
         if info.aliases.len() == 1 && !has_local {
-            return Err(Error::InvalidArgument("a bucket must keep at least one name".into()));
+            return Err(Error::InvalidArgument(
+                "a bucket must keep at least one name".into(),
+            ));
         }
         let alias = BucketAlias {
             name: name.to_string(),
@@ -262,15 +306,24 @@ impl ObjectService {
     }
 
     /// Points `key`'s private name `name` at `bucket` (`None`: removes it).
-    pub async fn set_local_alias(&self, key_id: &str, name: &str, bucket: Option<Uuid>) -> Result<()> {
+    pub async fn set_local_alias(
+        &self,
+        key_id: &str,
+        name: &str,
+        bucket: Option<Uuid>,
+    ) -> Result<()> {
         if !is_valid_bucket_name(name) {
-            return Err(Error::InvalidBucketName { name: name.to_string() });
+            return Err(Error::InvalidBucketName {
+                name: name.to_string(),
+            });
         }
         let mut key = self.get_key(key_id)?;
         if let Some(b) = &bucket {
-            self.get_bucket(b)?.ok_or(Error::NoSuchBucket { name: b.to_hex() })?;
+            self.get_bucket(b)?
+                .ok_or(Error::NoSuchBucket { name: b.to_hex() })?;
         }
-        key.local_aliases.set(self.inner.clock.now(), name.to_string(), bucket);
+        key.local_aliases
+            .set(self.inner.clock.now(), name.to_string(), bucket);
         self.inner.keys.insert(key).await?;
         Ok(())
     }
@@ -285,7 +338,16 @@ mod tests {
         for ok in ["abc", "my-bucket.2", "a1b"] {
             assert!(is_valid_bucket_name(ok), "{ok}");
         }
-        for bad in ["ab", "Abc", "-ab", "ab-", "a..b", "192.168.1.1", "a_b", &"a".repeat(64)] {
+        for bad in [
+            "ab",
+            "Abc",
+            "-ab",
+            "ab-",
+            "a..b",
+            "192.168.1.1",
+            "a_b",
+            &"a".repeat(64),
+        ] {
             assert!(!is_valid_bucket_name(bad), "{bad}");
         }
     }

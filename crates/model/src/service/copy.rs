@@ -52,9 +52,20 @@ impl ObjectService {
             }
         }
         let meta = new_data.meta().expect("not a delete marker").clone();
-        let o = self.object_with(dst_bucket, dst_key, version, timestamp, VersionState::Complete(new_data));
+        let o = self.object_with(
+            dst_bucket,
+            dst_key,
+            version,
+            timestamp,
+            VersionState::Complete(new_data),
+        );
         self.commit_version(o, version, new_ids).await?;
-        Ok(PutResult { version, etag: meta.etag, size: meta.size, checksum: meta.checksum })
+        Ok(PutResult {
+            version,
+            etag: meta.etag,
+            size: meta.size,
+            checksum: meta.checksum,
+        })
     }
 
     async fn copy_rows(&self, part: &PartRef, new_id: Uuid) -> Result<()> {
@@ -65,7 +76,10 @@ impl ObjectService {
         let pk = data_partition(&part.data_id);
         let mut cursor = 0u64;
         loop {
-            let rows = self.inner.block_rows.range(&pk, &cursor.to_be_bytes(), ROWS_PER_COPY_TX)?;
+            let rows = self
+                .inner
+                .block_rows
+                .range(&pk, &cursor.to_be_bytes(), ROWS_PER_COPY_TX)?;
             let Some(last) = rows.last() else { break };
             cursor = last.offset + 1;
             let full = rows.len() == ROWS_PER_COPY_TX;
@@ -74,7 +88,10 @@ impl ObjectService {
                 .db
                 .transaction(move |tx| {
                     for r in rows {
-                        let row = BlockRow { data_id: new_id, ..r };
+                        let row = BlockRow {
+                            data_id: new_id,
+                            ..r
+                        };
                         table.insert_in(tx, &row)?;
                     }
                     Ok::<_, Error>(())
@@ -98,7 +115,14 @@ impl ObjectService {
         part_number: u32,
     ) -> Result<UploadedPart> {
         let body: BodyStream = self.read_data(data, range);
-        self.upload_part(bucket_id, key, upload_id, part_number, PutParams::default(), body)
-            .await
+        self.upload_part(
+            bucket_id,
+            key,
+            upload_id,
+            part_number,
+            PutParams::default(),
+            body,
+        )
+        .await
     }
 }

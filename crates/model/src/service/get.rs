@@ -38,7 +38,7 @@ impl ObjectService {
         match data {
             ObjectData::DeleteMarker => None,
             ObjectData::Inline { bytes, .. } => {
-                (part_number == 1).then(|| (0..bytes.len() as u64, 1))
+                (part_number == 1).then_some((0..bytes.len() as u64, 1))
             }
             ObjectData::Parts { parts, .. } => {
                 let mut start = 0;
@@ -150,7 +150,9 @@ impl ObjectService {
         }
         let expected = range.end.min(part_start + part.size) - range.start.max(part_start);
         if sent != expected {
-            return Err(Error::DataIncomplete { data_id: part.data_id });
+            return Err(Error::DataIncomplete {
+                data_id: part.data_id,
+            });
         }
         Ok(())
     }

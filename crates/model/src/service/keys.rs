@@ -22,14 +22,24 @@ impl ObjectService {
     /// test credentials).
     pub async fn import_key(&self, id: &str, secret: &str, name: &str) -> Result<AccessKey> {
         if id.len() < 4 || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(Error::InvalidArgument("access key id must be 4-128 alphanumeric characters".into()));
+            return Err(Error::InvalidArgument(
+                "access key id must be 4-128 alphanumeric characters".into(),
+            ));
         }
         if secret.len() < 16 || secret.len() > 256 {
-            return Err(Error::InvalidArgument("secret key must be 16-256 characters".into()));
+            return Err(Error::InvalidArgument(
+                "secret key must be 16-256 characters".into(),
+            ));
         }
-        if let Some(existing) = self.inner.keys.get(&global_partition("access_keys"), id.as_bytes())? {
+        if let Some(existing) = self
+            .inner
+            .keys
+            .get(&global_partition("access_keys"), id.as_bytes())?
+        {
             if !*existing.deleted.get() {
-                return Err(Error::InvalidArgument(format!("access key {id} already exists")));
+                return Err(Error::InvalidArgument(format!(
+                    "access key {id} already exists"
+                )));
             }
         }
         let ts = self.inner.clock.now();
@@ -48,7 +58,11 @@ impl ObjectService {
 
     /// The key `id`, unless missing or deleted.
     pub fn get_key(&self, id: &str) -> Result<AccessKey> {
-        match self.inner.keys.get(&global_partition("access_keys"), id.as_bytes())? {
+        match self
+            .inner
+            .keys
+            .get(&global_partition("access_keys"), id.as_bytes())?
+        {
             Some(k) if !*k.deleted.get() => Ok(k),
             _ => Err(Error::NoSuchAccessKey { id: id.to_string() }),
         }

@@ -84,7 +84,9 @@ impl ObjectService {
                 if !object.key.starts_with(&params.prefix) {
                     break 'scan;
                 }
-                let Some((version, data)) = object.visible() else { continue };
+                let Some((version, data)) = object.visible() else {
+                    continue;
+                };
                 let common = delimiter.and_then(|d| {
                     let rest = &object.key[params.prefix.len()..];
                     rest.find(d)
@@ -105,7 +107,11 @@ impl ObjectService {
                     continue;
                 };
                 // A continuation that stopped at this common prefix resumes after it.
-                if params.start_after.as_deref().is_none_or(|sa| cp.as_str() > sa) {
+                if params
+                    .start_after
+                    .as_deref()
+                    .is_none_or(|sa| cp.as_str() > sa)
+                {
                     out.last = Some(cp.clone());
                     out.common_prefixes.push(cp.clone());
                     count += 1;

@@ -79,7 +79,10 @@ impl ObjectService {
             })
             .await?;
         if n > 0 {
-            info!(uploads = n, "released data of uploads interrupted by the last stop");
+            info!(
+                uploads = n,
+                "released data of uploads interrupted by the last stop"
+            );
         }
         Ok(n)
     }

@@ -43,6 +43,8 @@ pub struct ModelConfig {
     pub block_size: usize,
     /// Objects up to this size are stored inside their metadata entry.
     pub inline_threshold: usize,
+    /// Memory for block buffers of uploads, shared by all uploads of the node.
+    pub upload_buffer_bytes: usize,
 }
 
 impl Default for ModelConfig {
@@ -50,6 +52,7 @@ impl Default for ModelConfig {
         ModelConfig {
             block_size: 1 << 20,
             inline_threshold: 4096,
+            upload_buffer_bytes: 32 << 20,
         }
     }
 }
@@ -71,6 +74,7 @@ struct Inner {
     objects: Table<ObjectTable>,
     parts: Table<PartTable>,
     block_rows: Table<BlockRowTable>,
+    upload_buffers: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for ObjectService {
@@ -112,8 +116,10 @@ impl ObjectService {
         let buckets = Table::new(BucketTable, db.clone(), layout.clone(), local);
         let aliases = Table::new(BucketAliasTable, db.clone(), layout.clone(), local);
         let keys = Table::new(AccessKeyTable, db.clone(), layout.clone(), local);
+        let permits = (config.upload_buffer_bytes / config.block_size).max(1);
         ObjectService {
             inner: Arc::new(Inner {
+                upload_buffers: Arc::new(tokio::sync::Semaphore::new(permits)),
                 config,
                 db,
                 clock,

@@ -46,19 +46,35 @@ pub struct MultipartUpload {
 
 impl ObjectService {
     /// Starts a multipart upload of `key`; returns the upload id.
-    pub async fn create_multipart_upload(&self, bucket_id: Uuid, key: &str, headers: Vec<(String, String)>) -> Result<Uuid> {
+    pub async fn create_multipart_upload(
+        &self,
+        bucket_id: Uuid,
+        key: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<Uuid> {
         super::put::check_key(key)?;
         let upload_id = Uuid::random();
-        let o = self.object_with(bucket_id, key, upload_id, self.inner.clock.now(), VersionState::Uploading {
-            multipart: true,
-            headers,
-        });
+        let o = self.object_with(
+            bucket_id,
+            key,
+            upload_id,
+            self.inner.clock.now(),
+            VersionState::Uploading {
+                multipart: true,
+                headers,
+            },
+        );
         self.inner.objects.insert(o).await?;
         Ok(upload_id)
     }
 
     /// The headers and timestamp of upload `upload_id` of `key`.
-    fn upload_state(&self, bucket_id: &Uuid, key: &str, upload_id: &Uuid) -> Result<(u64, Vec<(String, String)>)> {
+    fn upload_state(
+        &self,
+        bucket_id: &Uuid,
+        key: &str,
+        upload_id: &Uuid,
+    ) -> Result<(u64, Vec<(String, String)>)> {
         let object = self
             .inner
             .objects
@@ -68,9 +84,10 @@ impl ObjectService {
             .versions
             .iter()
             .find_map(|v| match &v.state {
-                VersionState::Uploading { multipart: true, headers } if v.uuid == *upload_id => {
-                    Some((v.timestamp, headers.clone()))
-                }
+                VersionState::Uploading {
+                    multipart: true,
+                    headers,
+                } if v.uuid == *upload_id => Some((v.timestamp, headers.clone())),
                 _ => None,
             })
             .ok_or(Error::NoSuchUpload)
@@ -87,7 +104,9 @@ impl ObjectService {
         body: BodyStream,
     ) -> Result<UploadedPart> {
         if !(1..=PART_NUMBER_MAX).contains(&part_number) {
-            return Err(Error::InvalidArgument("part number must be between 1 and 10000".into()));
+            return Err(Error::InvalidArgument(
+                "part number must be between 1 and 10000".into(),
+            ));
         }
         self.upload_state(&bucket_id, key, &upload_id)?;
         let data_id = Uuid::random();
@@ -109,28 +128,47 @@ impl ObjectService {
         let this = self.clone();
         let key = key.to_string();
         let etag = part.etag.clone();
-        self.inner
+        let recorded = self
+            .inner
             .db
             .transaction(move |tx| {
                 tx.remove(IN_FLIGHT, data_id.as_bytes())?;
-                let object = this.inner.objects.get_in(tx, &bucket_partition(&bucket_id), key.as_bytes())?;
+                let object =
+                    this.inner
+                        .objects
+                        .get_in(tx, &bucket_partition(&bucket_id), key.as_bytes())?;
                 let alive = object.is_some_and(|o| {
                     o.versions.iter().any(|v| {
-                        v.uuid == upload_id && matches!(v.state, VersionState::Uploading { multipart: true, .. })
+                        v.uuid == upload_id
+                            && matches!(
+                                v.state,
+                                VersionState::Uploading {
+                                    multipart: true,
+                                    ..
+                                }
+                            )
                     })
                 });
+                // The upload went away while this part was streamed: the part's
+                // data is released in this same transaction.
                 if !alive {
                     release::queue(tx, &data_id)?;
-                    return Err(Error::NoSuchUpload);
+                    return Ok::<_, Error>(false);
                 }
                 let merged = this.inner.parts.insert_in(tx, &part)?;
                 if merged.data_id != data_id {
                     release::queue(tx, &data_id)?;
                 }
-                Ok(())
+                Ok(true)
             })
             .await?;
-        Ok(UploadedPart { etag, checksum: written.checksum })
+        if !recorded {
+            return Err(Error::NoSuchUpload);
+        }
+        Ok(UploadedPart {
+            etag,
+            checksum: written.checksum,
+        })
     }
 
     /// Completes an upload from the listed parts.
@@ -143,15 +181,21 @@ impl ObjectService {
     ) -> Result<PutResult> {
         let (timestamp, headers) = self.upload_state(&bucket_id, key, &upload_id)?;
         if requested.is_empty() {
-            return Err(Error::InvalidArgument("the completion lists no part".into()));
+            return Err(Error::InvalidArgument(
+                "the completion lists no part".into(),
+            ));
         }
-        let stored = self
-            .inner
-            .parts
-            .range(&Hash::of(upload_id.as_bytes()), b"", PART_NUMBER_MAX as usize + 1)?;
+        let stored = self.inner.parts.range(
+            &Hash::of(upload_id.as_bytes()),
+            b"",
+            PART_NUMBER_MAX as usize + 1,
+        )?;
         let mut parts = Vec::with_capacity(requested.len());
         let mut md5s = md5::Md5::new();
-        if requested.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+        if requested
+            .windows(2)
+            .any(|w| w[0].part_number >= w[1].part_number)
+        {
             return Err(Error::InvalidPartOrder);
         }
         for (i, r) in requested.iter().enumerate() {
@@ -159,11 +203,17 @@ impl ObjectService {
                 .iter()
                 .find(|p| p.part_number == r.part_number)
                 .filter(|p| p.etag == r.etag.trim_matches('"'))
-                .ok_or(Error::InvalidPart { part_number: r.part_number })?;
+                .ok_or(Error::InvalidPart {
+                    part_number: r.part_number,
+                })?;
             if i + 1 < requested.len() && p.size < PART_SIZE_MIN {
-                return Err(Error::EntityTooSmall { part_number: r.part_number });
+                return Err(Error::EntityTooSmall {
+                    part_number: r.part_number,
+                });
             }
-            md5s.update(hex::decode(&p.etag).map_err(|_| Error::InvalidPart { part_number: p.part_number })?);
+            md5s.update(hex::decode(&p.etag).map_err(|_| Error::InvalidPart {
+                part_number: p.part_number,
+            })?);
             parts.push(PartRef {
                 part_number: p.part_number,
                 data_id: p.data_id,
@@ -174,14 +224,35 @@ impl ObjectService {
         let etag = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
         let size = parts.iter().map(|p| p.size).sum();
         let checksum = composite_checksum(&parts);
-        let meta = ObjectMeta { size, etag: etag.clone(), headers, checksum: checksum.clone() };
-        let o = self.object_with(bucket_id, key, upload_id, timestamp, VersionState::Complete(ObjectData::Parts { meta, parts }));
+        let meta = ObjectMeta {
+            size,
+            etag: etag.clone(),
+            headers,
+            checksum: checksum.clone(),
+        };
+        let o = self.object_with(
+            bucket_id,
+            key,
+            upload_id,
+            timestamp,
+            VersionState::Complete(ObjectData::Parts { meta, parts }),
+        );
         self.commit_version(o, upload_id, Vec::new()).await?;
-        Ok(PutResult { version: upload_id, etag, size, checksum })
+        Ok(PutResult {
+            version: upload_id,
+            etag,
+            size,
+            checksum,
+        })
     }
 
     /// Abandons an upload and releases its parts.
-    pub async fn abort_multipart_upload(&self, bucket_id: Uuid, key: &str, upload_id: Uuid) -> Result<()> {
+    pub async fn abort_multipart_upload(
+        &self,
+        bucket_id: Uuid,
+        key: &str,
+        upload_id: Uuid,
+    ) -> Result<()> {
         let (timestamp, _) = self.upload_state(&bucket_id, key, &upload_id)?;
         let o = self.object_with(bucket_id, key, upload_id, timestamp, VersionState::Aborted);
         self.inner.objects.insert(o).await?;
@@ -190,17 +261,33 @@ impl ObjectService {
 
     /// Parts of an upload with part number above `marker`, at most `max`;
     /// the flag says whether more follow.
-    pub fn list_parts(&self, bucket_id: &Uuid, key: &str, upload_id: &Uuid, marker: u32, max: usize) -> Result<(Vec<Part>, bool)> {
+    pub fn list_parts(
+        &self,
+        bucket_id: &Uuid,
+        key: &str,
+        upload_id: &Uuid,
+        marker: u32,
+        max: usize,
+    ) -> Result<(Vec<Part>, bool)> {
         self.upload_state(bucket_id, key, upload_id)?;
         let start = marker.saturating_add(1).to_be_bytes();
-        let mut parts = self.inner.parts.range(&Hash::of(upload_id.as_bytes()), &start, max + 1)?;
+        let mut parts = self
+            .inner
+            .parts
+            .range(&Hash::of(upload_id.as_bytes()), &start, max + 1)?;
         let truncated = parts.len() > max;
         parts.truncate(max);
         Ok((parts, truncated))
     }
 
     /// Uploads in progress in a bucket, by key, with key after `key_marker`.
-    pub fn list_multipart_uploads(&self, bucket_id: &Uuid, prefix: &str, key_marker: Option<&str>, max: usize) -> Result<(Vec<MultipartUpload>, bool)> {
+    pub fn list_multipart_uploads(
+        &self,
+        bucket_id: &Uuid,
+        prefix: &str,
+        key_marker: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<MultipartUpload>, bool)> {
         let pk = bucket_partition(bucket_id);
         let mut cursor = prefix.as_bytes().to_vec();
         if let Some(m) = key_marker {
@@ -217,11 +304,21 @@ impl ObjectService {
                     return Ok((out, false));
                 }
                 for v in &o.versions {
-                    if matches!(v.state, VersionState::Uploading { multipart: true, .. }) {
+                    if matches!(
+                        v.state,
+                        VersionState::Uploading {
+                            multipart: true,
+                            ..
+                        }
+                    ) {
                         if out.len() == max {
                             return Ok((out, true));
                         }
-                        out.push(MultipartUpload { key: o.key.clone(), upload_id: v.uuid, timestamp: v.timestamp });
+                        out.push(MultipartUpload {
+                            key: o.key.clone(),
+                            upload_id: v.uuid,
+                            timestamp: v.timestamp,
+                        });
                     }
                 }
             }

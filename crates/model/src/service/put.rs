@@ -50,7 +50,9 @@ impl PutParams {
         let late = self.late_checksum.as_ref().and_then(|f| f());
         if let Some(expected) = self.expected_checksum.as_ref().or(late.as_ref()) {
             if written.checksum.as_ref() != Some(expected) {
-                return Err(Error::ChecksumMismatch { algorithm: expected.algorithm });
+                return Err(Error::ChecksumMismatch {
+                    algorithm: expected.algorithm,
+                });
             }
         }
         Ok(())
@@ -80,7 +82,13 @@ pub(crate) fn check_key(key: &str) -> Result<()> {
 impl ObjectService {
     /// Stores `body` as the new current version of `key`. The version becomes
     /// visible only once the whole body was read, stored and verified.
-    pub async fn put_object(&self, bucket_id: Uuid, key: &str, params: PutParams, body: BodyStream) -> Result<PutResult> {
+    pub async fn put_object(
+        &self,
+        bucket_id: Uuid,
+        key: &str,
+        params: PutParams,
+        body: BodyStream,
+    ) -> Result<PutResult> {
         check_key(key)?;
         let version = Uuid::random();
         let timestamp = self.inner.clock.now();
@@ -112,23 +120,51 @@ impl ObjectService {
             },
         };
         let etag = data.meta().map(|m| m.etag.clone()).unwrap_or_default();
-        let complete = self.object_with(bucket_id, key, version, timestamp, VersionState::Complete(data));
-        self.commit_version(complete, version, vec![version]).await?;
-        Ok(PutResult { version, etag, size: written.size, checksum: written.checksum })
+        let complete = self.object_with(
+            bucket_id,
+            key,
+            version,
+            timestamp,
+            VersionState::Complete(data),
+        );
+        self.commit_version(complete, version, vec![version])
+            .await?;
+        Ok(PutResult {
+            version,
+            etag,
+            size: written.size,
+            checksum: written.checksum,
+        })
     }
 
-    pub(crate) fn object_with(&self, bucket_id: Uuid, key: &str, uuid: Uuid, timestamp: u64, state: VersionState) -> Object {
+    pub(crate) fn object_with(
+        &self,
+        bucket_id: Uuid,
+        key: &str,
+        uuid: Uuid,
+        timestamp: u64,
+        state: VersionState,
+    ) -> Object {
         Object {
             bucket_id,
             key: key.to_string(),
-            versions: vec![ObjectVersion { uuid, timestamp, state }],
+            versions: vec![ObjectVersion {
+                uuid,
+                timestamp,
+                state,
+            }],
         }
     }
 
     /// Commits an object entry carrying a complete version; the in-flight record
     /// of `data_ids` goes in the same transaction. If a newer version already
     /// won, this version's data is released at once.
-    pub(crate) async fn commit_version(&self, object: Object, version: Uuid, data_ids: Vec<Uuid>) -> Result<()> {
+    pub(crate) async fn commit_version(
+        &self,
+        object: Object,
+        version: Uuid,
+        data_ids: Vec<Uuid>,
+    ) -> Result<()> {
         let objects = self.inner.objects.clone();
         self.inner
             .db

@@ -24,7 +24,10 @@ async fn fixture() -> Fixture {
     let clock = Clock::new(wall.clone());
     let blocks = BlockStore::new(
         BlockStoreConfig {
-            data_dirs: vec![DataDir { path: dir.path().into(), capacity: 1 }],
+            data_dirs: vec![DataDir {
+                path: dir.path().into(),
+                capacity: 1,
+            }],
             compression_level: None,
             fsync: false,
             gc_delay_msec: 1000,
@@ -34,19 +37,35 @@ async fn fixture() -> Fixture {
     )
     .expect("blocks");
     let node = NodeId::from_public_key(b"n");
-    let config = ModelConfig { block_size: 4096, inline_threshold: 100 };
+    let config = ModelConfig {
+        block_size: 4096,
+        inline_threshold: 100,
+        upload_buffer_bytes: 1 << 20,
+    };
     let svc = ObjectService::new(config, db, blocks, &Layout::single_node(node), node, clock);
     let bucket = svc.create_bucket("bucket1", None).await.expect("bucket");
-    Fixture { _dir: dir, svc, wall, bucket }
+    Fixture {
+        _dir: dir,
+        svc,
+        wall,
+        bucket,
+    }
 }
 
 fn body(data: Vec<u8>) -> BodyStream {
-    let chunks: Vec<Result<Bytes, std::io::Error>> =
-        data.chunks(1000).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let chunks: Vec<Result<Bytes, std::io::Error>> = data
+        .chunks(1000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
     Box::pin(futures::stream::iter(chunks))
 }
 
-async fn read_all(svc: &ObjectService, bucket: &Uuid, key: &str, range: Option<GetRange>) -> Vec<u8> {
+async fn read_all(
+    svc: &ObjectService,
+    bucket: &Uuid,
+    key: &str,
+    range: Option<GetRange>,
+) -> Vec<u8> {
     use futures::StreamExt;
     let (_, data) = svc.get_object(bucket, key).expect("get");
     let size = data.meta().expect("meta").size;
@@ -67,10 +86,17 @@ async fn objects_round_trip_inline_and_in_blocks_with_ranges() {
     let f = fixture().await;
     for (key, n) in [("small", 50), ("big", 20_000)] {
         let data = pattern(n);
-        let r = f.svc.put_object(f.bucket, key, PutParams::default(), body(data.clone())).await.expect("put");
+        let r = f
+            .svc
+            .put_object(f.bucket, key, PutParams::default(), body(data.clone()))
+            .await
+            .expect("put");
         assert_eq!(r.size, n as u64);
         assert_eq!(read_all(&f.svc, &f.bucket, key, None).await, data);
-        assert_eq!(read_all(&f.svc, &f.bucket, key, Some(10..(n as u64 - 3))).await, data[10..n - 3]);
+        assert_eq!(
+            read_all(&f.svc, &f.bucket, key, Some(10..(n as u64 - 3))).await,
+            data[10..n - 3]
+        );
     }
     assert_eq!(f.svc.blocks().count_files(), 5);
 }
@@ -78,10 +104,19 @@ async fn objects_round_trip_inline_and_in_blocks_with_ranges() {
 #[tokio::test]
 async fn bad_content_md5_stores_nothing() {
     let f = fixture().await;
-    let params = PutParams { content_md5: Some([0; 16]), ..Default::default() };
-    let r = f.svc.put_object(f.bucket, "k", params, body(pattern(10_000))).await;
+    let params = PutParams {
+        content_md5: Some([0; 16]),
+        ..Default::default()
+    };
+    let r = f
+        .svc
+        .put_object(f.bucket, "k", params, body(pattern(10_000)))
+        .await;
     assert!(matches!(r, Err(Error::BadDigest)));
-    assert!(matches!(f.svc.get_object(&f.bucket, "k"), Err(Error::NoSuchKey)));
+    assert!(matches!(
+        f.svc.get_object(&f.bucket, "k"),
+        Err(Error::NoSuchKey)
+    ));
     f.svc.release_some(1000).await.expect("release");
     f.wall.advance(2000);
     f.svc.blocks().collect_garbage(1000).await.expect("gc");
@@ -91,10 +126,19 @@ async fn bad_content_md5_stores_nothing() {
 #[tokio::test]
 async fn overwriting_and_deleting_releases_blocks_after_the_grace_delay() {
     let f = fixture().await;
-    f.svc.put_object(f.bucket, "k", PutParams::default(), body(pattern(10_000))).await.expect("put");
-    f.svc.put_object(f.bucket, "k", PutParams::default(), body(vec![1; 9000])).await.expect("put");
+    f.svc
+        .put_object(f.bucket, "k", PutParams::default(), body(pattern(10_000)))
+        .await
+        .expect("put");
+    f.svc
+        .put_object(f.bucket, "k", PutParams::default(), body(vec![1; 9000]))
+        .await
+        .expect("put");
     f.svc.delete_object(f.bucket, "k").await.expect("delete");
-    assert!(matches!(f.svc.get_object(&f.bucket, "k"), Err(Error::NoSuchKey)));
+    assert!(matches!(
+        f.svc.get_object(&f.bucket, "k"),
+        Err(Error::NoSuchKey)
+    ));
     assert!(f.svc.release_some(1000).await.expect("release") >= 6);
     assert!(f.svc.blocks().count_files() > 0);
     f.wall.advance(2000);
@@ -107,42 +151,106 @@ async fn overwriting_and_deleting_releases_blocks_after_the_grace_delay() {
 async fn listing_groups_by_delimiter_and_paginates() {
     let f = fixture().await;
     for k in ["a/1", "a/2", "b", "c/x/y", "d"] {
-        f.svc.put_object(f.bucket, k, PutParams::default(), body(vec![1])).await.expect("put");
+        f.svc
+            .put_object(f.bucket, k, PutParams::default(), body(vec![1]))
+            .await
+            .expect("put");
     }
-    let p = ListParams { delimiter: Some("/".into()), max_keys: 2, ..Default::default() };
+    let p = ListParams {
+        delimiter: Some("/".into()),
+        max_keys: 2,
+        ..Default::default()
+    };
     let r = f.svc.list_objects(&f.bucket, &p).expect("list");
     assert_eq!(r.common_prefixes, ["a/"]);
-    assert_eq!(r.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(
+        r.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        ["b"]
+    );
     assert!(r.is_truncated);
-    let p = ListParams { start_after: r.last, ..p };
+    let p = ListParams {
+        start_after: r.last,
+        ..p
+    };
     let r = f.svc.list_objects(&f.bucket, &p).expect("list");
     assert_eq!(r.common_prefixes, ["c/"]);
-    assert_eq!(r.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["d"]);
+    assert_eq!(
+        r.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
+        ["d"]
+    );
     assert!(!r.is_truncated);
 }
 
 #[tokio::test]
 async fn multipart_uploads_complete_with_multipart_etags_and_copies_share_blocks() {
     let f = fixture().await;
-    let up = f.svc.create_multipart_upload(f.bucket, "mp", vec![]).await.expect("create");
+    let up = f
+        .svc
+        .create_multipart_upload(f.bucket, "mp", vec![])
+        .await
+        .expect("create");
     let p1 = pattern(5 << 20);
     let p2 = vec![9u8; 1000];
-    let e1 = f.svc.upload_part(f.bucket, "mp", up, 1, PutParams::default(), body(p1.clone())).await.expect("p1");
-    let e2 = f.svc.upload_part(f.bucket, "mp", up, 2, PutParams::default(), body(p2.clone())).await.expect("p2");
+    let e1 = f
+        .svc
+        .upload_part(
+            f.bucket,
+            "mp",
+            up,
+            1,
+            PutParams::default(),
+            body(p1.clone()),
+        )
+        .await
+        .expect("p1");
+    let e2 = f
+        .svc
+        .upload_part(
+            f.bucket,
+            "mp",
+            up,
+            2,
+            PutParams::default(),
+            body(p2.clone()),
+        )
+        .await
+        .expect("p2");
     let too_small = f
         .svc
-        .complete_multipart_upload(f.bucket, "mp", up, &[
-            CompletedPart { part_number: 2, etag: e2.etag.clone() },
-            CompletedPart { part_number: 1, etag: e1.etag.clone() },
-        ])
+        .complete_multipart_upload(
+            f.bucket,
+            "mp",
+            up,
+            &[
+                CompletedPart {
+                    part_number: 2,
+                    etag: e2.etag.clone(),
+                },
+                CompletedPart {
+                    part_number: 1,
+                    etag: e1.etag.clone(),
+                },
+            ],
+        )
         .await;
     assert!(matches!(too_small, Err(Error::InvalidPartOrder)));
     let r = f
         .svc
-        .complete_multipart_upload(f.bucket, "mp", up, &[
-            CompletedPart { part_number: 1, etag: e1.etag },
-            CompletedPart { part_number: 2, etag: format!("\"{}\"", e2.etag) },
-        ])
+        .complete_multipart_upload(
+            f.bucket,
+            "mp",
+            up,
+            &[
+                CompletedPart {
+                    part_number: 1,
+                    etag: e1.etag,
+                },
+                CompletedPart {
+                    part_number: 2,
+                    etag: format!("\"{}\"", e2.etag),
+                },
+            ],
+        )
         .await
         .expect("complete");
     assert!(r.etag.ends_with("-2"));
@@ -151,11 +259,16 @@ async fn multipart_uploads_complete_with_multipart_etags_and_copies_share_blocks
     assert_eq!(read_all(&f.svc, &f.bucket, "mp", None).await, all);
     let files = f.svc.blocks().count_files();
     let (_, data) = f.svc.get_object(&f.bucket, "mp").expect("get");
-    f.svc.copy_object(&data, f.bucket, "copy", None).await.expect("copy");
+    f.svc
+        .copy_object(&data, f.bucket, "copy", None)
+        .await
+        .expect("copy");
     assert_eq!(f.svc.blocks().count_files(), files);
     assert_eq!(read_all(&f.svc, &f.bucket, "copy", None).await, all);
     assert!(matches!(
-        f.svc.upload_part(f.bucket, "mp", up, 3, PutParams::default(), body(vec![1])).await,
+        f.svc
+            .upload_part(f.bucket, "mp", up, 3, PutParams::default(), body(vec![1]))
+            .await,
         Err(Error::NoSuchUpload)
     ));
 }
@@ -164,8 +277,16 @@ async fn multipart_uploads_complete_with_multipart_etags_and_copies_share_blocks
 async fn uploads_interrupted_by_a_crash_are_released_at_start() {
     let f = fixture().await;
     let id = Uuid::random();
-    f.svc.inner.db.transaction(move |tx| tx.insert(crate::release::IN_FLIGHT, id.as_bytes(), b"")).await.expect("tx");
-    assert_eq!(f.svc.recover_interrupted_uploads().await.expect("recover"), 1);
+    f.svc
+        .inner
+        .db
+        .transaction(move |tx| tx.insert(crate::release::IN_FLIGHT, id.as_bytes(), b""))
+        .await
+        .expect("tx");
+    assert_eq!(
+        f.svc.recover_interrupted_uploads().await.expect("recover"),
+        1
+    );
     assert_eq!(f.svc.release_queue_len().expect("len"), 1);
     f.svc.release_some(100).await.expect("release");
     assert_eq!(f.svc.release_queue_len().expect("len"), 0);

@@ -11,7 +11,9 @@ use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use hangar_util::{Hash, Uuid};
 use md5::Digest as _;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use super::{BodyStream, ObjectService};
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumHasher};
@@ -56,7 +58,9 @@ impl ObjectService {
         let mut ended = false;
         while inline_allowed && !ended && buf.len() <= inline_max {
             match body.next().await {
-                Some(chunk) => buf.extend_from_slice(&chunk.map_err(|e| Error::Body(e.to_string()))?),
+                Some(chunk) => {
+                    buf.extend_from_slice(&chunk.map_err(|e| Error::Body(e.to_string()))?);
+                }
                 None => ended = true,
             }
         }
@@ -68,7 +72,12 @@ impl ObjectService {
                 h.update(&data);
                 h.finalize()
             });
-            return Ok(Written { size: data.len() as u64, md5, checksum, inline: Some(data) });
+            return Ok(Written {
+                size: data.len() as u64,
+                md5,
+                checksum,
+                inline: Some(data),
+            });
         }
 
         // Recorded before any block, so that a crash's leftovers are released at
@@ -78,7 +87,7 @@ impl ObjectService {
             .transaction(move |tx| tx.insert(IN_FLIGHT, data_id.as_bytes(), b""))
             .await?;
         let result = self
-            .stream_blocks(data_id, buf, ended, body, checksum_algorithm)
+            .stream_blocks(data_id, buf.freeze(), ended, body, checksum_algorithm)
             .await;
         if result.is_err() {
             self.release_data(data_id).await?;
@@ -89,45 +98,89 @@ impl ObjectService {
     async fn stream_blocks(
         &self,
         data_id: Uuid,
-        mut buf: BytesMut,
+        first: Bytes,
         mut ended: bool,
         mut body: BodyStream,
         checksum_algorithm: Option<ChecksumAlgorithm>,
     ) -> Result<Written> {
         let block_size = self.inner.config.block_size;
-        let (digest_tx, digest_rx) = mpsc::channel::<Bytes>(DIGEST_QUEUE_LEN);
-        let digests = tokio::task::spawn_blocking(move || digest_thread(digest_rx, checksum_algorithm));
+        let (digest_tx, digest_rx) =
+            mpsc::channel::<(Bytes, Arc<OwnedSemaphorePermit>)>(DIGEST_QUEUE_LEN);
+        let digests =
+            tokio::task::spawn_blocking(move || digest_thread(digest_rx, checksum_algorithm));
         let mut in_flight = FuturesOrdered::new();
         let mut offset = 0u64;
+        let budget = self.inner.upload_buffers.clone();
+        let mut leftover = (!first.is_empty()).then_some(first);
         let outcome: Result<()> = async {
+            // Every block buffer holds a permit of the node-wide upload budget
+            // until it is both stored and digested, so memory stays bounded
+            // whatever the number of concurrent uploads. Waiting for a permit
+            // cannot deadlock: the permits an upload already holds are released
+            // by work (storing, digesting) that goes on without it.
             loop {
-                while !ended && buf.len() < block_size {
-                    match body.next().await {
-                        Some(chunk) => buf.extend_from_slice(&chunk.map_err(|e| Error::Body(e.to_string()))?),
-                        None => ended = true,
+                let permit = Arc::new(
+                    budget
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the budget is never closed"),
+                );
+                // Exactly one block-sized allocation per block: a chunk that
+                // crosses the block boundary is split, its rest kept for the next.
+                let mut buf = BytesMut::with_capacity(block_size);
+                while buf.len() < block_size {
+                    let chunk = match leftover.take() {
+                        Some(c) => c,
+                        None if ended => break,
+                        None => match body.next().await {
+                            Some(c) => c.map_err(|e| Error::Body(e.to_string()))?,
+                            None => {
+                                ended = true;
+                                break;
+                            }
+                        },
+                    };
+                    let room = block_size - buf.len();
+                    if chunk.len() > room {
+                        buf.extend_from_slice(&chunk[..room]);
+                        leftover = Some(chunk.slice(room..));
+                    } else {
+                        buf.extend_from_slice(&chunk);
                     }
                 }
-                let take = buf.len().min(block_size);
+                let take = buf.len();
                 if take == 0 {
                     break;
                 }
-                let block = buf.split_to(take).freeze();
+                let block = buf.freeze();
                 // The digest thread is gone only if it panicked: reported below.
-                let _ = digest_tx.send(block.clone()).await;
-                in_flight.push_back(self.store_block(data_id, offset, block));
+                let _ = digest_tx.send((block.clone(), permit.clone())).await;
+                // A task of its own, so storing continues while the body is read.
+                let this = self.clone();
+                in_flight.push_back(tokio::spawn(async move {
+                    let r = this.store_block(data_id, offset, block).await;
+                    drop(permit);
+                    r
+                }));
                 offset += take as u64;
                 while in_flight.len() >= BLOCKS_IN_FLIGHT {
-                    in_flight.next().await.expect("queue is not empty")?;
+                    joined(in_flight.next().await.expect("queue is not empty"))?;
                 }
             }
             while let Some(r) = in_flight.next().await {
-                r?;
+                joined(r)?;
             }
             Ok(())
         }
         .await;
+        // On error, wait for the blocks already started, so that nothing is
+        // written under this data id after it is released.
+        while in_flight.next().await.is_some() {}
         drop(digest_tx);
-        let digests = digests.await.map_err(|e| Error::Body(format!("digest task: {e}")))?;
+        let digests = digests
+            .await
+            .map_err(|e| Error::Body(format!("digest task: {e}")))?;
         outcome?;
         Ok(Written {
             size: offset,
@@ -160,12 +213,21 @@ impl ObjectService {
     }
 }
 
-fn digest_thread(mut rx: mpsc::Receiver<Bytes>, algorithm: Option<ChecksumAlgorithm>) -> Digests {
+/// The outcome of a finished block task.
+fn joined(r: Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    r.map_err(|e| Error::Body(format!("block task: {e}")))?
+}
+
+fn digest_thread(
+    mut rx: mpsc::Receiver<(Bytes, Arc<OwnedSemaphorePermit>)>,
+    algorithm: Option<ChecksumAlgorithm>,
+) -> Digests {
     let mut d = Digests {
         md5: md5::Md5::new(),
         checksum: algorithm.map(ChecksumHasher::new),
     };
-    while let Some(block) = rx.blocking_recv() {
+    // The permit is dropped with the block, once digested.
+    while let Some((block, _permit)) = rx.blocking_recv() {
         d.md5.update(&block);
         if let Some(c) = &mut d.checksum {
             c.update(&block);
