@@ -60,6 +60,10 @@ struct ServerArgs {
     /// Single-node mode: create this bucket (for the default key) if missing.
     #[arg(long, conflicts_with = "config")]
     bucket: Option<String>,
+    /// Single-node mode: do not fsync metadata commits and block files. A crash
+    /// of the machine may then lose the last seconds of acknowledged writes.
+    #[arg(long, conflicts_with = "config")]
+    no_fsync: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -102,7 +106,12 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let single_node = args.config.is_none();
     let raw = match &args.config {
         Some(path) => RawConfig::from_file(path)?,
-        None => RawConfig::single_node(&args.data_dir, args.s3_addr, args.admin_addr),
+        None => {
+            let mut raw = RawConfig::single_node(&args.data_dir, args.s3_addr, args.admin_addr);
+            raw.metadata_fsync = !args.no_fsync;
+            raw.data_fsync = !args.no_fsync;
+            raw
+        }
     };
     let token_dir = raw.metadata_dir.clone();
     let config = raw.validate(|| stored_admin_token(&token_dir))?;
