@@ -93,6 +93,7 @@ impl Error {
                 M::EntityTooSmall { .. } => ("EntityTooSmall", StatusCode::BAD_REQUEST),
                 M::InvalidArgument(_) => ("InvalidArgument", StatusCode::BAD_REQUEST),
                 M::InvalidRange => ("InvalidRange", StatusCode::RANGE_NOT_SATISFIABLE),
+                M::PreconditionFailed => ("PreconditionFailed", StatusCode::PRECONDITION_FAILED),
                 M::Body(_) => ("IncompleteBody", StatusCode::BAD_REQUEST),
                 M::DataIncomplete { .. }
                 | M::Table(_)

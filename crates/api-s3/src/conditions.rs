@@ -67,7 +67,7 @@ pub(crate) fn check(
             return Err(not_modified());
         }
     } else if let Some(t) = c.if_modified_since.and_then(seconds) {
-        if is_read && modified <= t {
+        if modified <= t {
             return Err(not_modified());
         }
     }

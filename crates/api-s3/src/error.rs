@@ -47,6 +47,10 @@ pub fn to_s3(e: Error) -> S3Error {
         Error::InvalidPartOrder => (S3ErrorCode::InvalidPartOrder, e.to_string()),
         Error::EntityTooSmall { .. } => (S3ErrorCode::EntityTooSmall, e.to_string()),
         Error::InvalidArgument(m) => (S3ErrorCode::InvalidArgument, m.clone()),
+        Error::PreconditionFailed => (
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold".into(),
+        ),
         Error::InvalidRange => (
             S3ErrorCode::InvalidRange,
             "The requested range is not satisfiable".into(),

@@ -49,6 +49,15 @@ impl S3Frontend {
             i.tagging.is_some(),
             i.website_redirect_location.is_some(),
         )?;
+        if i.checksum_type
+            .as_ref()
+            .is_some_and(|t| t.as_str() == ChecksumType::FULL_OBJECT)
+        {
+            return Err(s3_error!(
+                NotImplemented,
+                "Full-object checksums of multipart uploads are not supported"
+            ));
+        }
         let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
         let stored = headers::to_stored(&StandardHeaders {
             cache_control: i.cache_control.as_ref(),
@@ -206,6 +215,12 @@ impl S3Frontend {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = req.input;
+        if i.if_match.is_some() || i.if_none_match.is_some() || i.mpu_object_size.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "Conditional completion is not supported"
+            ));
+        }
         let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
         let parts = i
             .multipart_upload
@@ -334,6 +349,12 @@ impl S3Frontend {
             return Err(s3_error!(
                 NotImplemented,
                 "encoding-type is not supported when listing multipart uploads"
+            ));
+        }
+        if i.upload_id_marker.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "upload-id-marker is not supported when listing multipart uploads"
             ));
         }
         let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);

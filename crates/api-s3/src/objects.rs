@@ -2,7 +2,7 @@
 
 use futures::StreamExt;
 use hangar_model::schema::object::{ObjectData, ObjectMeta, ObjectVersion};
-use hangar_model::{BodyStream, ObjectService};
+use hangar_model::{BodyStream, ObjectService, Precondition};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
@@ -148,6 +148,20 @@ impl S3Frontend {
             expires: i.expires.as_ref(),
             metadata: i.metadata.as_ref(),
         })?;
+        params.precondition = match (&i.if_none_match, &i.if_match) {
+            (Some(ETagCondition::Any), _) => Some(Precondition::Absent),
+            (Some(ETagCondition::ETag(_)), _) => {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "If-None-Match on writes supports only '*'"
+                ));
+            }
+            (None, Some(ETagCondition::Any)) => Some(Precondition::ETagIs("*".into())),
+            (None, Some(ETagCondition::ETag(ETag::Strong(v) | ETag::Weak(v)))) => {
+                Some(Precondition::ETagIs(v.clone()))
+            }
+            (None, None) => None,
+        };
         let r = self
             .model
             .put_object(bucket, &i.key, params, body_of(i.body))
@@ -383,6 +397,18 @@ impl S3Frontend {
             return Err(s3_error!(
                 MalformedXML,
                 "At most 1000 keys may be deleted at once"
+            ));
+        }
+        if req
+            .input
+            .delete
+            .objects
+            .iter()
+            .any(|o| o.e_tag.is_some() || o.size.is_some() || o.last_modified_time.is_some())
+        {
+            return Err(s3_error!(
+                NotImplemented,
+                "Conditional deletes are not supported"
             ));
         }
         let mut deleted = Vec::new();

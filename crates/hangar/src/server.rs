@@ -96,6 +96,7 @@ pub async fn start(
             block_size: config.block_size,
             inline_threshold: config.inline_threshold,
             upload_buffer_bytes: config.upload_buffer_bytes,
+            release_delay_msec: config.block_gc_delay_secs.min(300) * 1000,
         },
         db,
         blocks,

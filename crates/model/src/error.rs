@@ -71,6 +71,9 @@ pub enum Error {
     /// A request parameter is invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A write's precondition did not hold when it committed.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// The requested range is outside the object.
     #[error("requested range not satisfiable")]
     InvalidRange,

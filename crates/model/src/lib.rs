@@ -17,6 +17,6 @@ mod service;
 pub use error::{Error, Result};
 pub use service::{
     is_valid_bucket_name, BodyStream, BucketInfo, CompletedPart, GetRange, LateChecksum,
-    ListParams, ListResult, ListedObject, ModelConfig, MultipartUpload, ObjectService, PutParams,
-    PutResult, UploadedPart,
+    ListParams, ListResult, ListedObject, ModelConfig, MultipartUpload, ObjectService,
+    Precondition, PutParams, PutResult, UploadedPart,
 };

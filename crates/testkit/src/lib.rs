@@ -53,6 +53,7 @@ impl TestNode {
                 block_size: 64 << 10,
                 inline_threshold: 4096,
                 upload_buffer_bytes: 8 << 20,
+                release_delay_msec: 0,
             },
             db,
             blocks,

@@ -147,13 +147,27 @@ impl Crdt for Object {
             }
         }
         self.versions.sort_by_key(|v| (v.timestamp, v.uuid));
-        // Keep the last complete version and what started after it.
+        // Keep the last complete version, what started after it, and every
+        // multipart upload in progress (uploads are independent of the object
+        // until they complete).
         if let Some(i) = self
             .versions
             .iter()
             .rposition(|v| matches!(v.state, VersionState::Complete(_)))
         {
-            self.versions.drain(..i);
+            let mut index = 0;
+            self.versions.retain(|v| {
+                let keep = index >= i
+                    || matches!(
+                        v.state,
+                        VersionState::Uploading {
+                            multipart: true,
+                            ..
+                        }
+                    );
+                index += 1;
+                keep
+            });
         }
         self.versions
             .retain(|v| !matches!(v.state, VersionState::Aborted));

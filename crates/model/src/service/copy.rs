@@ -24,7 +24,7 @@ impl ObjectService {
     ) -> Result<PutResult> {
         super::put::check_key(dst_key)?;
         let version = Uuid::random();
-        let timestamp = self.inner.clock.now();
+        let timestamp = self.timestamp_after_current(&dst_bucket, dst_key)?;
         let mut new_data = data.clone();
         let mut new_ids = Vec::new();
         match &mut new_data {
@@ -59,7 +59,7 @@ impl ObjectService {
             timestamp,
             VersionState::Complete(new_data),
         );
-        self.commit_version(o, version, new_ids).await?;
+        self.commit_version(o, version, new_ids, None).await?;
         Ok(PutResult {
             version,
             etag: meta.etag,
@@ -75,6 +75,9 @@ impl ObjectService {
             .await?;
         let pk = data_partition(&part.data_id);
         let mut cursor = 0u64;
+        // The rows copied must cover the part exactly: a source released while
+        // it is copied must fail the copy, not produce a truncated object.
+        let mut covered = 0u64;
         loop {
             let rows = self
                 .inner
@@ -83,6 +86,14 @@ impl ObjectService {
             let Some(last) = rows.last() else { break };
             cursor = last.offset + 1;
             let full = rows.len() == ROWS_PER_COPY_TX;
+            for r in &rows {
+                if r.offset != covered {
+                    return Err(Error::DataIncomplete {
+                        data_id: part.data_id,
+                    });
+                }
+                covered += u64::from(r.size);
+            }
             let table = self.inner.block_rows.clone();
             self.inner
                 .db
@@ -100,6 +111,11 @@ impl ObjectService {
             if !full {
                 break;
             }
+        }
+        if covered != part.size {
+            return Err(Error::DataIncomplete {
+                data_id: part.data_id,
+            });
         }
         Ok(())
     }

@@ -76,6 +76,10 @@ impl ObjectService {
             }
         }
         let mut out = ListResult::default();
+        if max_keys == 0 {
+            // Nothing asked, nothing to continue from: not truncated.
+            return Ok(out);
+        }
         let mut count = 0usize;
         'scan: loop {
             let batch = self.inner.objects.range(&pk, &cursor, BATCH)?;

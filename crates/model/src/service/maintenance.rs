@@ -8,6 +8,8 @@ use crate::release::{self, IN_FLIGHT, QUEUE};
 use crate::schema::block_row::data_partition;
 use crate::{Error, Result};
 
+/// Queued data ids looked at per call.
+const RELEASE_SCAN_LEN: usize = 256;
 /// Block rows removed per transaction.
 const ROWS_PER_RELEASE_TX: usize = 256;
 
@@ -15,16 +17,40 @@ impl ObjectService {
     /// Releases queued data: removes up to about `rows_max` block rows (dropping
     /// their block references). Returns the number of rows removed.
     pub async fn release_some(&self, rows_max: usize) -> Result<usize> {
-        let queued = self.inner.db.range(QUEUE, &[], None, 16)?;
+        let queued = self.inner.db.range(QUEUE, &[], None, RELEASE_SCAN_LEN)?;
+        let now = self.inner.clock.wall_msec();
         let mut removed = 0;
         for (k, _) in queued {
             let Some(data_id) = k.as_slice().try_into().ok().map(Uuid) else {
                 continue;
             };
+            // The delay counts from when this worker first saw the entry (after
+            // a restart, from the restart): reads that began before the data
+            // was dropped keep finding its rows meanwhile.
+            let due = {
+                let mut seen = self
+                    .inner
+                    .release_seen
+                    .lock()
+                    .expect("release_seen lock is never poisoned");
+                let first = *seen.entry(data_id).or_insert(now);
+                now.saturating_sub(first) >= self.inner.config.release_delay_msec
+            };
+            if !due {
+                continue;
+            }
             loop {
                 let n = self.release_batch(data_id).await?;
                 removed += n;
-                if n < ROWS_PER_RELEASE_TX || removed >= rows_max {
+                if n < ROWS_PER_RELEASE_TX {
+                    self.inner
+                        .release_seen
+                        .lock()
+                        .expect("release_seen lock is never poisoned")
+                        .remove(&data_id);
+                    break;
+                }
+                if removed >= rows_max {
                     break;
                 }
             }

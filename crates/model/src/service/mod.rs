@@ -31,7 +31,7 @@ pub use buckets::{is_valid_bucket_name, BucketInfo};
 pub use get::GetRange;
 pub use list::{ListParams, ListResult, ListedObject};
 pub use multipart::{CompletedPart, MultipartUpload, UploadedPart};
-pub use put::{LateChecksum, PutParams, PutResult};
+pub use put::{LateChecksum, Precondition, PutParams, PutResult};
 
 /// A stream of body bytes (request bodies in, object bytes out).
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
@@ -45,6 +45,9 @@ pub struct ModelConfig {
     pub inline_threshold: usize,
     /// Memory for block buffers of uploads, shared by all uploads of the node.
     pub upload_buffer_bytes: usize,
+    /// How long data stays readable after no version references it any more,
+    /// so that reads and copies that started before keep working.
+    pub release_delay_msec: u64,
 }
 
 impl Default for ModelConfig {
@@ -53,6 +56,7 @@ impl Default for ModelConfig {
             block_size: 1 << 20,
             inline_threshold: 4096,
             upload_buffer_bytes: 32 << 20,
+            release_delay_msec: 5 * 60 * 1000,
         }
     }
 }
@@ -75,6 +79,8 @@ struct Inner {
     parts: Table<PartTable>,
     block_rows: Table<BlockRowTable>,
     upload_buffers: Arc<tokio::sync::Semaphore>,
+    /// When the release worker first saw each queued data id (wall msec).
+    release_seen: std::sync::Mutex<std::collections::HashMap<hangar_util::Uuid, u64>>,
 }
 
 impl std::fmt::Debug for ObjectService {
@@ -120,6 +126,7 @@ impl ObjectService {
         ObjectService {
             inner: Arc::new(Inner {
                 upload_buffers: Arc::new(tokio::sync::Semaphore::new(permits)),
+                release_seen: std::sync::Mutex::default(),
                 config,
                 db,
                 clock,

@@ -179,71 +179,74 @@ impl ObjectService {
         upload_id: Uuid,
         requested: &[CompletedPart],
     ) -> Result<PutResult> {
-        let (timestamp, headers) = self.upload_state(&bucket_id, key, &upload_id)?;
         if requested.is_empty() {
             return Err(Error::InvalidArgument(
                 "the completion lists no part".into(),
             ));
         }
-        let stored = self.inner.parts.range(
-            &Hash::of(upload_id.as_bytes()),
-            b"",
-            PART_NUMBER_MAX as usize + 1,
-        )?;
-        let mut parts = Vec::with_capacity(requested.len());
-        let mut md5s = md5::Md5::new();
         if requested
             .windows(2)
             .any(|w| w[0].part_number >= w[1].part_number)
         {
             return Err(Error::InvalidPartOrder);
         }
-        for (i, r) in requested.iter().enumerate() {
-            let p = stored
-                .iter()
-                .find(|p| p.part_number == r.part_number)
-                .filter(|p| p.etag == r.etag.trim_matches('"'))
-                .ok_or(Error::InvalidPart {
-                    part_number: r.part_number,
-                })?;
-            if i + 1 < requested.len() && p.size < PART_SIZE_MIN {
-                return Err(Error::EntityTooSmall {
-                    part_number: r.part_number,
-                });
-            }
-            md5s.update(hex::decode(&p.etag).map_err(|_| Error::InvalidPart {
-                part_number: p.part_number,
-            })?);
-            parts.push(PartRef {
-                part_number: p.part_number,
-                data_id: p.data_id,
-                size: p.size,
-                checksum: p.checksum.clone(),
-            });
-        }
-        let etag = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
-        let size = parts.iter().map(|p| p.size).sum();
-        let checksum = composite_checksum(&parts);
-        let meta = ObjectMeta {
-            size,
-            etag: etag.clone(),
-            headers,
-            checksum: checksum.clone(),
-        };
-        let o = self.object_with(
-            bucket_id,
-            key,
-            upload_id,
-            timestamp,
-            VersionState::Complete(ObjectData::Parts { meta, parts }),
-        );
-        self.commit_version(o, upload_id, Vec::new()).await?;
-        Ok(PutResult {
-            version: upload_id,
-            etag,
-            size,
-            checksum,
-        })
+        // The completed object is newer than anything stored for the key, as in
+        // S3 where it takes effect at completion.
+        let timestamp = self.timestamp_after_current(&bucket_id, key)?;
+        let requested = requested.to_vec();
+        let this = self.clone();
+        let key = key.to_string();
+        // Checked and committed in one transaction: a part re-uploaded or an
+        // abort racing with the completion cannot leave it pointing at
+        // released data.
+        self.inner
+            .db
+            .transaction(move |tx| {
+                let pk = bucket_partition(&bucket_id);
+                let object = this.inner.objects.get_in(tx, &pk, key.as_bytes())?;
+                let headers = object
+                    .as_ref()
+                    .and_then(|o| {
+                        o.versions.iter().find_map(|v| match &v.state {
+                            VersionState::Uploading {
+                                multipart: true,
+                                headers,
+                            } if v.uuid == upload_id => Some(headers.clone()),
+                            _ => None,
+                        })
+                    })
+                    .ok_or(Error::NoSuchUpload)?;
+                let stored = this.inner.parts.range_in(
+                    tx,
+                    &Hash::of(upload_id.as_bytes()),
+                    b"",
+                    PART_NUMBER_MAX as usize + 1,
+                )?;
+                let (parts, etag) = plan_completion(&requested, &stored)?;
+                let size = parts.iter().map(|p| p.size).sum();
+                let checksum = composite_checksum(&parts);
+                let meta = ObjectMeta {
+                    size,
+                    etag: etag.clone(),
+                    headers,
+                    checksum: checksum.clone(),
+                };
+                let o = this.object_with(
+                    bucket_id,
+                    &key,
+                    upload_id,
+                    timestamp,
+                    VersionState::Complete(ObjectData::Parts { meta, parts }),
+                );
+                this.inner.objects.insert_in(tx, &o)?;
+                Ok(PutResult {
+                    version: upload_id,
+                    etag,
+                    size,
+                    checksum,
+                })
+            })
+            .await
     }
 
     /// Abandons an upload and releases its parts.
@@ -331,6 +334,38 @@ impl ObjectService {
             }
         }
     }
+}
+
+/// The parts of the object and its ETag, from the completion list and the
+/// stored parts: every listed part exists with that ETag, and every part but
+/// the last is at least [`PART_SIZE_MIN`].
+fn plan_completion(requested: &[CompletedPart], stored: &[Part]) -> Result<(Vec<PartRef>, String)> {
+    let mut parts = Vec::with_capacity(requested.len());
+    let mut md5s = md5::Md5::new();
+    for (i, r) in requested.iter().enumerate() {
+        let invalid = || Error::InvalidPart {
+            part_number: r.part_number,
+        };
+        let p = stored
+            .iter()
+            .find(|p| p.part_number == r.part_number)
+            .filter(|p| p.etag == r.etag.trim_matches('"'))
+            .ok_or_else(invalid)?;
+        if i + 1 < requested.len() && p.size < PART_SIZE_MIN {
+            return Err(Error::EntityTooSmall {
+                part_number: r.part_number,
+            });
+        }
+        md5s.update(hex::decode(&p.etag).map_err(|_| invalid())?);
+        parts.push(PartRef {
+            part_number: p.part_number,
+            data_id: p.data_id,
+            size: p.size,
+            checksum: p.checksum.clone(),
+        });
+    }
+    let etag = format!("{}-{}", hex::encode(md5s.finalize()), parts.len());
+    Ok((parts, etag))
 }
 
 /// The composite checksum of the parts, when every part has one of one algorithm.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use hangar_table::Entry as _;
 use hangar_util::Uuid;
 
 use super::write::Written;
@@ -30,6 +31,30 @@ pub struct PutParams {
     pub checksum_algorithm: Option<ChecksumAlgorithm>,
     /// A checksum the body must match, read after the body (trailer).
     pub late_checksum: Option<LateChecksum>,
+    /// A condition on the current object, checked when the write commits.
+    pub precondition: Option<Precondition>,
+}
+
+/// A condition on the object a write replaces (`If-None-Match` / `If-Match`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// The key must not exist (`If-None-Match: *`).
+    Absent,
+    /// The current object must have this ETag (`If-Match`); `*`: must exist.
+    ETagIs(String),
+}
+
+impl Precondition {
+    /// Whether the condition holds for the current object's ETag.
+    pub fn holds(&self, current_etag: Option<&str>) -> bool {
+        match (self, current_etag) {
+            (Precondition::Absent, current) => current.is_none(),
+            (Precondition::ETagIs(want), Some(etag)) => {
+                want == "*" || want.trim_matches('"') == etag
+            }
+            (Precondition::ETagIs(_), None) => false,
+        }
+    }
 }
 
 impl PutParams {
@@ -91,7 +116,7 @@ impl ObjectService {
     ) -> Result<PutResult> {
         check_key(key)?;
         let version = Uuid::random();
-        let timestamp = self.inner.clock.now();
+        let timestamp = self.timestamp_after_current(&bucket_id, key)?;
         let written = self
             .write_body(version, body, params.algorithm(), true)
             .await?;
@@ -120,6 +145,7 @@ impl ObjectService {
             },
         };
         let etag = data.meta().map(|m| m.etag.clone()).unwrap_or_default();
+        let precondition = params.precondition.clone();
         let complete = self.object_with(
             bucket_id,
             key,
@@ -127,7 +153,7 @@ impl ObjectService {
             timestamp,
             VersionState::Complete(data),
         );
-        self.commit_version(complete, version, vec![version])
+        self.commit_version(complete, version, vec![version], precondition)
             .await?;
         Ok(PutResult {
             version,
@@ -135,6 +161,19 @@ impl ObjectService {
             size: written.size,
             checksum: written.checksum,
         })
+    }
+
+    /// A fresh timestamp greater than every version stored for `key`, so a write
+    /// always supersedes what is there even if the wall clock went backwards
+    /// (e.g. across a restart).
+    pub(crate) fn timestamp_after_current(&self, bucket_id: &Uuid, key: &str) -> Result<u64> {
+        let pk = crate::schema::object::bucket_partition(bucket_id);
+        if let Some(o) = self.inner.objects.get(&pk, key.as_bytes())? {
+            if let Some(max) = o.versions.iter().map(|v| v.timestamp).max() {
+                self.inner.clock.observe(max);
+            }
+        }
+        Ok(self.inner.clock.now())
     }
 
     pub(crate) fn object_with(
@@ -164,21 +203,45 @@ impl ObjectService {
         object: Object,
         version: Uuid,
         data_ids: Vec<Uuid>,
+        precondition: Option<Precondition>,
     ) -> Result<()> {
         let objects = self.inner.objects.clone();
-        self.inner
+        let committed = self
+            .inner
             .db
             .transaction(move |tx| {
-                let merged = objects.insert_in(tx, &object)?;
+                // Evaluated against what is stored at commit time, so that two
+                // writers racing with `If-None-Match: *` cannot both win.
+                let holds = match &precondition {
+                    None => true,
+                    Some(p) => {
+                        let pk = object.partition_key();
+                        let current = objects.get_in(tx, &pk, object.key.as_bytes())?;
+                        let etag = current
+                            .as_ref()
+                            .and_then(|o| o.visible())
+                            .and_then(|(_, d)| d.meta().map(|m| m.etag.clone()));
+                        p.holds(etag.as_deref())
+                    }
+                };
+                let merged = if holds {
+                    Some(objects.insert_in(tx, &object)?)
+                } else {
+                    None
+                };
                 for id in &data_ids {
                     tx.remove(IN_FLIGHT, id.as_bytes())?;
-                    if !merged.has_version(&version) {
+                    if !merged.as_ref().is_some_and(|m| m.has_version(&version)) {
                         release::queue(tx, id)?;
                     }
                 }
-                Ok::<_, Error>(())
+                Ok::<_, Error>(holds)
             })
-            .await
+            .await?;
+        if !committed {
+            return Err(Error::PreconditionFailed);
+        }
+        Ok(())
     }
 
     /// Releases the data stored under `data_id` by an upload that will not
@@ -211,7 +274,7 @@ impl ObjectService {
             bucket_id,
             key,
             Uuid::random(),
-            self.inner.clock.now(),
+            self.timestamp_after_current(&bucket_id, key)?,
             VersionState::Complete(ObjectData::DeleteMarker),
         );
         self.inner.objects.insert(marker).await?;

@@ -8,7 +8,7 @@ use hangar_util::clock::{Clock, ManualWallClock};
 use hangar_util::Uuid;
 
 use super::*;
-use crate::{Error, ListParams};
+use crate::{Error, ListParams, Precondition};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -41,6 +41,7 @@ async fn fixture() -> Fixture {
         block_size: 4096,
         inline_threshold: 100,
         upload_buffer_bytes: 1 << 20,
+        release_delay_msec: 0,
     };
     let svc = ObjectService::new(config, db, blocks, &Layout::single_node(node), node, clock);
     let bucket = svc.create_bucket("bucket1", None).await.expect("bucket");
@@ -290,4 +291,68 @@ async fn uploads_interrupted_by_a_crash_are_released_at_start() {
     assert_eq!(f.svc.release_queue_len().expect("len"), 1);
     f.svc.release_some(100).await.expect("release");
     assert_eq!(f.svc.release_queue_len().expect("len"), 0);
+}
+
+#[tokio::test]
+async fn a_multipart_upload_survives_a_put_to_the_same_key() {
+    let f = fixture().await;
+    let up = f
+        .svc
+        .create_multipart_upload(f.bucket, "k", vec![])
+        .await
+        .expect("create");
+    f.svc
+        .put_object(f.bucket, "k", PutParams::default(), body(vec![1; 10]))
+        .await
+        .expect("put");
+    let p = f
+        .svc
+        .upload_part(
+            f.bucket,
+            "k",
+            up,
+            1,
+            PutParams::default(),
+            body(vec![2; 10]),
+        )
+        .await
+        .expect("part");
+    f.svc
+        .complete_multipart_upload(
+            f.bucket,
+            "k",
+            up,
+            &[CompletedPart {
+                part_number: 1,
+                etag: p.etag,
+            }],
+        )
+        .await
+        .expect("complete");
+    // The completion is newer than the PUT, as in S3.
+    assert_eq!(read_all(&f.svc, &f.bucket, "k", None).await, vec![2; 10]);
+}
+
+#[tokio::test]
+async fn if_none_match_star_lets_only_the_first_writer_win() {
+    let f = fixture().await;
+    let params = PutParams {
+        precondition: Some(Precondition::Absent),
+        ..Default::default()
+    };
+    f.svc
+        .put_object(f.bucket, "lock", params.clone(), body(vec![1; 9000]))
+        .await
+        .expect("first");
+    let second = f
+        .svc
+        .put_object(f.bucket, "lock", params, body(vec![2; 9000]))
+        .await;
+    assert!(matches!(second, Err(Error::PreconditionFailed)));
+    assert_eq!(
+        read_all(&f.svc, &f.bucket, "lock", None).await,
+        vec![1; 9000]
+    );
+    // The loser's blocks are released, not leaked.
+    assert_eq!(f.svc.release_queue_len().expect("len"), 1);
 }
