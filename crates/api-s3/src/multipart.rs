@@ -6,10 +6,10 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use crate::checksums::{self, ChecksumFields};
-use crate::conditions::{self, Conditions};
+use crate::conditions::Conditions;
 use crate::error::to_s3;
 use crate::headers::{self, etag, timestamp, StandardHeaders};
-use crate::objects::{body_of, copy_source, reject_unsupported, reject_version_id};
+use crate::objects::{body_of, reject_unsupported};
 use crate::{Need, S3Frontend};
 
 fn upload_id(s: &str) -> S3Result<Uuid> {
@@ -144,26 +144,19 @@ impl S3Frontend {
                 "Server-side encryption is not supported"
             ));
         }
-        let (src_bucket_name, src_key, src_version) = copy_source(&i.copy_source)?;
-        reject_version_id(src_version.as_ref())?;
-        let src_bucket = self.bucket_for(&src_bucket_name, &key, Need::Read)?;
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
-        let (version, data) = self
-            .model
-            .get_object(&src_bucket, &src_key)
-            .map_err(to_s3)?;
-        let meta = data.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
-        conditions::check(
+        let source = self.copy_source_object(
+            &key,
+            &i.copy_source,
             &Conditions {
                 if_match: i.copy_source_if_match.as_ref(),
                 if_none_match: i.copy_source_if_none_match.as_ref(),
                 if_modified_since: i.copy_source_if_modified_since.as_ref(),
                 if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
             },
-            &meta.etag,
-            version.timestamp,
-            false,
         )?;
+        let data = source.data;
+        let meta = data.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
         let span = match &i.copy_source_range {
             None => 0..meta.size,
             Some(r) => {

@@ -1,6 +1,7 @@
 //! Object operations: PutObject, GetObject, HeadObject, DeleteObject(s), CopyObject.
 
 use futures::StreamExt;
+use hangar_model::schema::access_key::AccessKey;
 use hangar_model::schema::object::{ObjectData, ObjectMeta, ObjectVersion};
 use hangar_model::{BodyStream, ObjectService, Precondition};
 use s3s::dto::*;
@@ -463,26 +464,18 @@ impl S3Frontend {
                     .is_some_and(|t| t.as_str() == TaggingDirective::REPLACE),
             i.website_redirect_location.is_some(),
         )?;
-        let (src_bucket_name, src_key, src_version) = copy_source(&i.copy_source)?;
-        reject_version_id(src_version.as_ref())?;
-        let src_bucket = self.bucket_for(&src_bucket_name, &key, Need::Read)?;
-        let dst_bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
-        let (version, data) = self
-            .model
-            .get_object(&src_bucket, &src_key)
-            .map_err(to_s3)?;
-        let meta = data.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
-        conditions::check(
+        let source = self.copy_source_object(
+            &key,
+            &i.copy_source,
             &Conditions {
                 if_match: i.copy_source_if_match.as_ref(),
                 if_none_match: i.copy_source_if_none_match.as_ref(),
                 if_modified_since: i.copy_source_if_modified_since.as_ref(),
                 if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
             },
-            &meta.etag,
-            version.timestamp,
-            false,
         )?;
+        let (src_bucket, src_key, data) = (source.bucket, source.key, source.data);
+        let dst_bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
         let replace = i
             .metadata_directive
             .as_ref()
@@ -522,6 +515,36 @@ impl S3Frontend {
             }),
             ..Default::default()
         }))
+    }
+}
+
+/// The object a copy reads, once permissions and copy-source conditions passed.
+pub(crate) struct CopySourceObject {
+    pub(crate) bucket: hangar_util::Uuid,
+    pub(crate) key: String,
+    pub(crate) data: ObjectData,
+}
+
+impl S3Frontend {
+    /// Resolves a copy source for `key` (read permission, no version ids) and
+    /// checks the `x-amz-copy-source-if-*` conditions against it.
+    pub(crate) fn copy_source_object(
+        &self,
+        key: &AccessKey,
+        source: &CopySource,
+        cond: &Conditions<'_>,
+    ) -> S3Result<CopySourceObject> {
+        let (bucket_name, src_key, version_id) = copy_source(source)?;
+        reject_version_id(version_id.as_ref())?;
+        let bucket = self.bucket_for(&bucket_name, key, Need::Read)?;
+        let (version, data) = self.model.get_object(&bucket, &src_key).map_err(to_s3)?;
+        let meta = data.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
+        conditions::check(cond, &meta.etag, version.timestamp, false)?;
+        Ok(CopySourceObject {
+            bucket,
+            key: src_key,
+            data,
+        })
     }
 }
 
