@@ -173,11 +173,24 @@ impl BlockStore {
 impl Inner {
     fn write_sync(&self, hash: Hash, data: &[u8]) -> Result<()> {
         debug_assert_eq!(Hash::of(data), hash, "block written under the wrong hash");
-        if self
+        if let Some(existing) = self
             .dirs
             .search_order(&hash)
-            .any(|d| block_path(d, &hash).exists())
+            .map(|d| block_path(d, &hash))
+            .find(|p| p.exists())
         {
+            // Another upload may have renamed this file in place without having
+            // synced it yet: this write is acknowledged on its durability too.
+            if self.fsync {
+                std::fs::File::open(&existing)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io_err(hash))?;
+                if let Some(parent) = existing.parent() {
+                    std::fs::File::open(parent)
+                        .and_then(|f| f.sync_all())
+                        .map_err(io_err(hash))?;
+                }
+            }
             return Ok(());
         }
         let compressed = self.compress(data).map_err(io_err(hash))?;
