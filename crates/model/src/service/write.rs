@@ -119,6 +119,17 @@ impl ObjectService {
             // cannot deadlock: the permits an upload already holds are released
             // by work (storing, digesting) that goes on without it.
             loop {
+                // A permit is taken only once the block's first bytes are here,
+                // so clients that stall between blocks hold no budget.
+                if leftover.is_none() && !ended {
+                    match body.next().await {
+                        Some(c) => leftover = Some(c.map_err(|e| Error::Body(e.to_string()))?),
+                        None => ended = true,
+                    }
+                }
+                if leftover.is_none() {
+                    break;
+                }
                 let permit = Arc::new(
                     budget
                         .clone()
