@@ -164,7 +164,8 @@ def main():
                 batch.append(a)
             s3 = srv.client(max_pool_connections=UPLOADS_PER_ROUND + 4)
             threads = [threading.Thread(target=upload, args=(s3, a), daemon=True) for a in batch]
-            delay = rng.uniform(0.2, 1.5)
+            # Short enough that most kills land while uploads are streaming.
+            delay = rng.uniform(0.02, 0.6)
             for t in threads:
                 t.start()
             time.sleep(delay)
@@ -202,6 +203,9 @@ def main():
         by_kind[k] = (n_ok + a.acked, n + 1)
     C.check(f"all {ROUNDS} rounds completed within the time budget", rounds_done == ROUNDS,
             f"{rounds_done} done")
+    # Without kills that land mid-upload the rounds prove nothing about crashes.
+    C.check("some kills cut uploads short", kills_mid_upload >= max(1, rounds_done // 8),
+            f"{kills_mid_upload}/{rounds_done}")
     print(f"[crash] summary: rounds {rounds_done}, uploads attempted {len(attempts)}, acknowledged "
           f"{sum(a.acked for a in attempts.values())}, by kind (acked/attempted): "
           + ", ".join(f"{k}: {v[0]}/{v[1]}" for k, v in sorted(by_kind.items(), key=lambda kv: kv[0]))
