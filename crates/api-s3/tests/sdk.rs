@@ -392,3 +392,38 @@ async fn errors_leave_data_unchanged() {
         .expect("list");
     assert_eq!(listed.contents().len(), 1);
 }
+
+#[tokio::test]
+async fn virtual_host_style_requests_reach_the_bucket() {
+    let settings = hangar_api_s3::S3Settings {
+        root_domain: Some("s3.example.test".into()),
+        ..Default::default()
+    };
+    let node = TestNode::start_with(settings).await.expect("node");
+    node.s3
+        .create_bucket()
+        .bucket("vhost-bucket")
+        .send()
+        .await
+        .expect("create");
+    node.s3
+        .put_object()
+        .bucket("vhost-bucket")
+        .key("a/b.txt")
+        .body(ByteStream::from_static(b"virtual"))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(
+        get(&node, "vhost-bucket", "a/b.txt", None).await,
+        b"virtual"
+    );
+    let listed = node
+        .s3
+        .list_objects_v2()
+        .bucket("vhost-bucket")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.contents().len(), 1);
+}

@@ -25,12 +25,19 @@ pub struct TestNode {
     pub key: AccessKey,
     /// An AWS SDK client signing with [`TestNode::key`].
     pub s3: aws_sdk_s3::Client,
+    settings: hangar_api_s3::S3Settings,
     _dir: tempfile::TempDir,
 }
 
 impl TestNode {
     /// Starts a node with small blocks (so tests cross block boundaries cheaply).
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(hangar_api_s3::S3Settings::default()).await
+    }
+
+    /// Like [`TestNode::start`], with the given S3 settings. With a root domain,
+    /// the client uses virtual-host-style addressing under it.
+    pub async fn start_with(settings: hangar_api_s3::S3Settings) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let db = Db::open_in_memory()?;
         let clock = Clock::system();
@@ -63,36 +70,40 @@ impl TestNode {
         );
         let key = model.create_key("test").await?;
         let key = model.update_key(&key.id, None, Some(true)).await?;
-        let s3 = Self::client_for(&model, &key.id, &key.secret)?;
+        let s3 = Self::client_for(&model, &settings, &key.id, &key.secret)?;
         Ok(TestNode {
             model,
             key,
             s3,
+            settings,
             _dir: dir,
         })
     }
 
     /// A client for this node signing with the given credentials.
     pub fn client(&self, access_key: &str, secret: &str) -> anyhow::Result<aws_sdk_s3::Client> {
-        Self::client_for(&self.model, access_key, secret)
+        Self::client_for(&self.model, &self.settings, access_key, secret)
     }
 
     fn client_for(
         model: &ObjectService,
+        settings: &hangar_api_s3::S3Settings,
         access_key: &str,
         secret: &str,
     ) -> anyhow::Result<aws_sdk_s3::Client> {
-        let service =
-            hangar_api_s3::build_service(model.clone(), hangar_api_s3::S3Settings::default())
-                .map_err(|e| anyhow::anyhow!("{e:?}"))
-                .context("building the S3 service")?;
+        let service = hangar_api_s3::build_service(model.clone(), settings.clone())
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+            .context("building the S3 service")?;
         let creds = aws_credential_types::Credentials::from_keys(access_key, secret, None);
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .credentials_provider(creds)
             .region(aws_sdk_s3::config::Region::new("hangar"))
-            .endpoint_url("http://localhost:3900")
-            .force_path_style(true)
+            .endpoint_url(match &settings.root_domain {
+                Some(d) => format!("http://{d}"),
+                None => "http://localhost:3900".to_string(),
+            })
+            .force_path_style(settings.root_domain.is_none())
             .http_client(s3s_aws::Client::from(service))
             .build();
         Ok(aws_sdk_s3::Client::from_conf(config))
