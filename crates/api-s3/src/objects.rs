@@ -248,57 +248,31 @@ impl S3Frontend {
             if_modified_since: i.if_modified_since.as_ref(),
             if_unmodified_since: i.if_unmodified_since.as_ref(),
         };
-        let Located {
-            version,
-            data,
-            meta,
-            span,
-            parts,
-        } = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
-        let partial = i.range.is_some() || parts.is_some_and(|n| n > 1);
-        let body = self.model.read_data(&data, span.clone());
-        let checksum_mode = i
-            .checksum_mode
-            .as_ref()
-            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let c = if checksum_mode && !partial {
-            checksums::out(meta.checksum.as_ref())
-        } else {
-            Default::default()
-        };
-        let mut out = GetObjectOutput {
+        let located = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
+        let body = self.model.read_data(&located.data, located.span.clone());
+        let (h, status) = describe(&located, i.range.is_some(), i.checksum_mode.as_ref());
+        let out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
-            content_length: Some(i64::try_from(span.end - span.start).unwrap_or(i64::MAX)),
-            content_range: partial.then(|| {
-                format!(
-                    "bytes {}-{}/{}",
-                    span.start,
-                    span.end.saturating_sub(1),
-                    meta.size
-                )
-            }),
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&meta.etag)),
-            last_modified: Some(timestamp(version.timestamp)),
-            parts_count: parts.and_then(|n| i32::try_from(n).ok()),
-            checksum_crc32: c.0,
-            checksum_crc32c: c.1,
-            checksum_crc64nvme: c.2,
-            checksum_sha1: c.3,
-            checksum_sha256: c.4,
+            content_length: h.content_length,
+            content_range: h.content_range,
+            accept_ranges: h.accept_ranges,
+            e_tag: h.e_tag,
+            last_modified: h.last_modified,
+            parts_count: h.parts_count,
+            checksum_crc32: h.checksum_crc32,
+            checksum_crc32c: h.checksum_crc32c,
+            checksum_crc64nvme: h.checksum_crc64nvme,
+            checksum_sha1: h.checksum_sha1,
+            checksum_sha256: h.checksum_sha256,
+            cache_control: h.cache_control,
+            content_disposition: h.content_disposition,
+            content_encoding: h.content_encoding,
+            content_language: h.content_language,
+            content_type: h.content_type,
+            expires: h.expires,
+            metadata: h.metadata,
             ..Default::default()
         };
-        fill_standard(
-            &meta,
-            &mut out.cache_control,
-            &mut out.content_disposition,
-            &mut out.content_encoding,
-            &mut out.content_language,
-            &mut out.content_type,
-        );
-        out.expires = headers::expires(&meta);
-        out.metadata = headers::user_metadata(&meta);
-        let status = partial.then_some(http::StatusCode::PARTIAL_CONTENT);
         let mut resp = S3Response::new(out);
         resp.status = status;
         Ok(resp)
@@ -311,6 +285,12 @@ impl S3Frontend {
         let key = self.key_of(req.credentials.as_ref())?;
         let i = &req.input;
         reject_version_id(i.version_id.as_ref())?;
+        if i.sse_customer_algorithm.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "Server-side encryption is not supported"
+            ));
+        }
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
         let cond = Conditions {
             if_match: i.if_match.as_ref(),
@@ -318,56 +298,10 @@ impl S3Frontend {
             if_modified_since: i.if_modified_since.as_ref(),
             if_unmodified_since: i.if_unmodified_since.as_ref(),
         };
-        let Located {
-            version,
-            meta,
-            span,
-            parts,
-            ..
-        } = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
-        let partial = i.range.is_some() || parts.is_some_and(|n| n > 1);
-        let checksum_mode = i
-            .checksum_mode
-            .as_ref()
-            .is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
-        let c = if checksum_mode && !partial {
-            checksums::out(meta.checksum.as_ref())
-        } else {
-            Default::default()
-        };
-        let mut out = HeadObjectOutput {
-            content_length: Some(i64::try_from(span.end - span.start).unwrap_or(i64::MAX)),
-            content_range: partial.then(|| {
-                format!(
-                    "bytes {}-{}/{}",
-                    span.start,
-                    span.end.saturating_sub(1),
-                    meta.size
-                )
-            }),
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(etag(&meta.etag)),
-            last_modified: Some(timestamp(version.timestamp)),
-            parts_count: parts.and_then(|n| i32::try_from(n).ok()),
-            checksum_crc32: c.0,
-            checksum_crc32c: c.1,
-            checksum_crc64nvme: c.2,
-            checksum_sha1: c.3,
-            checksum_sha256: c.4,
-            ..Default::default()
-        };
-        fill_standard(
-            &meta,
-            &mut out.cache_control,
-            &mut out.content_disposition,
-            &mut out.content_encoding,
-            &mut out.content_language,
-            &mut out.content_type,
-        );
-        out.expires = headers::expires(&meta);
-        out.metadata = headers::user_metadata(&meta);
+        let located = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
+        let (out, status) = describe(&located, i.range.is_some(), i.checksum_mode.as_ref());
         let mut resp = S3Response::new(out);
-        resp.status = partial.then_some(http::StatusCode::PARTIAL_CONTENT);
+        resp.status = status;
         Ok(resp)
     }
 
@@ -567,17 +501,55 @@ pub(crate) fn copy_source(s: &CopySource) -> S3Result<(String, String, Option<St
     }
 }
 
-fn fill_standard(
-    meta: &ObjectMeta,
-    cache_control: &mut Option<String>,
-    content_disposition: &mut Option<String>,
-    content_encoding: &mut Option<String>,
-    content_language: &mut Option<String>,
-    content_type: &mut Option<ContentType>,
-) {
-    *cache_control = headers::stored(meta, "cache-control").cloned();
-    *content_disposition = headers::stored(meta, "content-disposition").cloned();
-    *content_encoding = headers::stored(meta, "content-encoding").cloned();
-    *content_language = headers::stored(meta, "content-language").cloned();
-    *content_type = headers::stored(meta, "content-type").cloned();
+/// The headers GET and HEAD answer with for `located`, and the status (206 for
+/// a range or one part of several). Checksums are returned only in checksum
+/// mode and for the whole object.
+fn describe(
+    located: &Located,
+    ranged: bool,
+    checksum_mode: Option<&ChecksumMode>,
+) -> (HeadObjectOutput, Option<http::StatusCode>) {
+    let Located {
+        version,
+        meta,
+        span,
+        parts,
+        ..
+    } = located;
+    let partial = ranged || parts.is_some_and(|n| n > 1);
+    let wants_checksum = checksum_mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED);
+    let c = if wants_checksum && !partial {
+        checksums::out(meta.checksum.as_ref())
+    } else {
+        Default::default()
+    };
+    let out = HeadObjectOutput {
+        content_length: Some(i64::try_from(span.end - span.start).unwrap_or(i64::MAX)),
+        content_range: partial.then(|| {
+            format!(
+                "bytes {}-{}/{}",
+                span.start,
+                span.end.saturating_sub(1),
+                meta.size
+            )
+        }),
+        accept_ranges: Some("bytes".into()),
+        e_tag: Some(etag(&meta.etag)),
+        last_modified: Some(timestamp(version.timestamp)),
+        parts_count: parts.and_then(|n| i32::try_from(n).ok()),
+        checksum_crc32: c.0,
+        checksum_crc32c: c.1,
+        checksum_crc64nvme: c.2,
+        checksum_sha1: c.3,
+        checksum_sha256: c.4,
+        cache_control: headers::stored(meta, "cache-control").cloned(),
+        content_disposition: headers::stored(meta, "content-disposition").cloned(),
+        content_encoding: headers::stored(meta, "content-encoding").cloned(),
+        content_language: headers::stored(meta, "content-language").cloned(),
+        content_type: headers::stored(meta, "content-type").cloned(),
+        expires: headers::expires(meta),
+        metadata: headers::user_metadata(meta),
+        ..Default::default()
+    };
+    (out, partial.then_some(http::StatusCode::PARTIAL_CONTENT))
 }
