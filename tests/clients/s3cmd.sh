@@ -91,6 +91,15 @@ t_signurl() {
   assert_same_file "$W/small.bin" "$W/signed.bin"
 }
 
+t_signature_v2() {
+  # Older setups run s3cmd with signature_v2 = True: header-signed SigV2.
+  "${S3C[@]}" --signature-v2 put "$W/mid.bin" "s3://$B/v2/mid.bin"
+  "${S3C[@]}" --signature-v2 get --force "s3://$B/v2/mid.bin" "$W/got-v2.bin"
+  assert_same_file "$W/mid.bin" "$W/got-v2.bin"
+  "${S3C[@]}" --signature-v2 ls "s3://$B/v2/" | grep -q "s3://$B/v2/mid.bin\$"
+  "${S3C[@]}" --signature-v2 del "s3://$B/v2/mid.bin"
+}
+
 t_del() {
   "${S3C[@]}" del "s3://$B/obj/small.bin"
   if "${S3C[@]}" info "s3://$B/obj/small.bin" 2>"$W/del.err"; then
@@ -111,5 +120,6 @@ step "put/get 17 MiB (multipart)" t_put_get mid.bin
 step "ls + info" t_ls_info
 step "sync tree up/down + diff -r" t_sync
 step "signurl + curl GET" t_signurl
+step "put/get/ls/del with SigV2 header signing" t_signature_v2
 step "del, del --recursive, rb" t_del
 finish

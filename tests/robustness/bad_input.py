@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (EMPTY_SHA256, KiB, Checks, Server, SigV4, err_of, error_code,  # noqa: E402
-                    raw_request, url_get)
+                    raw_request, sig_v2_headers, url_get)
 
 BUCKET = "robust-bucket"
 BASE_KEY = "base.bin"
@@ -226,6 +226,26 @@ def run(srv, info):
         expect_raw(f"clock skew {label}: PutObject", raw_request(ep, "PUT", path, h, EVIL),
                    403, "RequestTimeTooSkewed")
     st.unchanged("clock skew")
+
+    # ---- SigV2 header signing (older tools) ----
+
+    s, _, body = raw_request(ep, "PUT", path, sig_v2_headers(info, "PUT", path), BASE)
+    C.check("control: SigV2 header-signed PUT (same bytes) -> 200", s == 200,
+            f"got {s} {error_code(body)}")
+    s, _, body = raw_request(ep, "GET", path, sig_v2_headers(info, "GET", path))
+    C.check("control: SigV2 header-signed GET -> 200", s == 200 and body == BASE, f"got {s}")
+    expect_raw("SigV2 wrong secret: PutObject",
+               raw_request(ep, "PUT", path, sig_v2_headers(info, "PUT", path, secret="0" * 64), EVIL),
+               403, "SignatureDoesNotMatch")
+    h = sig_v2_headers(info, "PUT", path, {"x-amz-meta-color": "blue"})
+    h["x-amz-meta-color"] = "red"
+    expect_raw("SigV2 signed header altered: PutObject", raw_request(ep, "PUT", path, h, EVIL),
+               403, "SignatureDoesNotMatch")
+    for label, delta in (("-20 min", -20), ("+20 min", 20)):
+        h = sig_v2_headers(info, "PUT", path, when=now() + datetime.timedelta(minutes=delta))
+        expect_raw(f"SigV2 clock skew {label}: PutObject", raw_request(ep, "PUT", path, h, EVIL),
+                   403, "RequestTimeTooSkewed")
+    st.unchanged("SigV2")
 
     # ---- payload integrity ----
 

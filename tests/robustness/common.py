@@ -8,7 +8,9 @@
 - raw_request: send exactly those bytes with http.client.
 - Checks: prints "ok"/"FAIL" per check and gives the exit status.
 """
+import base64
 import datetime
+import email.utils
 import hashlib
 import hmac
 import http.client
@@ -284,6 +286,24 @@ class SigV4:
                          prev_sig, EMPTY_SHA256, sha256_hex(chunk)])
         return hmac.new(signing_key(self.secret, when.strftime("%Y%m%d"), self.region),
                         sts.encode(), hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------- SigV2 ----
+
+def sig_v2_headers(info, method, path, headers=None, when=None, secret=None):
+    """Headers of a SigV2 header-signed request (Authorization: AWS id:signature)."""
+    when = when or datetime.datetime.now(datetime.timezone.utc)
+    host = urllib.parse.urlsplit(info["s3_endpoint"]).netloc
+    h = {"Host": host, "Date": email.utils.format_datetime(when, usegmt=True)}
+    h.update(headers or {})
+    lower = {k.lower(): str(v) for k, v in h.items()}
+    amz = "".join(f"{k}:{lower[k].strip()}\n" for k in sorted(lower) if k.startswith("x-amz-"))
+    sts = "\n".join([method, lower.get("content-md5", ""), lower.get("content-type", ""),
+                     lower["date"]]) + "\n" + amz + path
+    key = (secret or info["secret_access_key"]).encode()
+    sig = base64.b64encode(hmac.new(key, sts.encode(), hashlib.sha1).digest()).decode()
+    h["Authorization"] = f"AWS {info['access_key_id']}:{sig}"
+    return h
 
 
 def raw_request(endpoint, method, path_and_query, headers=None, body=b"", timeout=60):

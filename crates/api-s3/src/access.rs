@@ -1,4 +1,10 @@
 //! Authentication: secrets come from the key table; anonymous requests are refused.
+//!
+//! The signature itself is checked by s3s. SigV4 carries its own date check there;
+//! for SigV2 header signatures, which s3s accepts whatever their date, the date is
+//! checked here against the same 15-minute window.
+
+use std::time::{Duration, SystemTime};
 
 use hangar_model::ObjectService;
 use s3s::access::{S3Access, S3AccessContext};
@@ -30,9 +36,111 @@ pub struct SignedOnly;
 #[async_trait::async_trait]
 impl S3Access for SignedOnly {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        match cx.credentials() {
-            Some(_) => Ok(()),
-            None => Err(s3_error!(AccessDenied, "Anonymous access is not allowed")),
+        if cx.credentials().is_none() {
+            return Err(s3_error!(AccessDenied, "Anonymous access is not allowed"));
+        }
+        let headers = cx.headers();
+        let sig_v2_header = headers
+            .get(http::header::AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes().starts_with(b"AWS "));
+        if sig_v2_header {
+            // x-amz-date takes precedence over Date when both are sent.
+            let date = headers
+                .get("x-amz-date")
+                .or_else(|| headers.get(http::header::DATE));
+            check_sig_v2_date(date.and_then(|v| v.to_str().ok()), SystemTime::now())?;
+        }
+        Ok(())
+    }
+}
+
+/// Largest accepted difference between a request's date and the server's clock.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// Checks the HTTP date of a SigV2 header-signed request against `now`.
+fn check_sig_v2_date(date: Option<&str>, now: SystemTime) -> S3Result<()> {
+    let Some(date) = date else {
+        return Err(s3_error!(
+            AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header"
+        ));
+    };
+    let Some(signed_at) = parse_date(date) else {
+        return Err(s3_error!(
+            AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header"
+        ));
+    };
+    let skew = now
+        .duration_since(signed_at)
+        .unwrap_or_else(|e| e.duration());
+    if skew > MAX_CLOCK_SKEW {
+        return Err(s3_error!(
+            RequestTimeTooSkewed,
+            "The difference between the request time and the current time is too large."
+        ));
+    }
+    Ok(())
+}
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT` and the two obsolete forms), or
+/// an RFC 2822 date with a numeric zone (`... +0000`), as s3cmd sends.
+fn parse_date(date: &str) -> Option<SystemTime> {
+    if let Ok(t) = httpdate::parse_http_date(date) {
+        return Some(t);
+    }
+    let t =
+        time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc2822).ok()?;
+    Some(t.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn sig_v2_dates_within_fifteen_minutes_pass() {
+        let now = at(1_800_000_000);
+        for offset in [0i64, 899, -899, 900, -900] {
+            let t = at(1_800_000_000u64.saturating_add_signed(offset));
+            let date = httpdate::fmt_http_date(t);
+            assert!(check_sig_v2_date(Some(&date), now).is_ok(), "{offset}");
+        }
+    }
+
+    #[test]
+    fn sig_v2_dates_beyond_fifteen_minutes_fail_in_both_directions() {
+        let now = at(1_800_000_000);
+        for offset in [901i64, -901, 86_400, -86_400] {
+            let t = at(1_800_000_000u64.saturating_add_signed(offset));
+            let date = httpdate::fmt_http_date(t);
+            let err = check_sig_v2_date(Some(&date), now).expect_err("skewed");
+            assert_eq!(
+                *err.code(),
+                s3s::S3ErrorCode::RequestTimeTooSkewed,
+                "{offset}"
+            );
+        }
+    }
+
+    #[test]
+    fn numeric_zone_dates_are_read() {
+        let now = at(1_800_000_000); // Fri, 15 Jan 2027 08:00:00 GMT
+        assert!(check_sig_v2_date(Some("Fri, 15 Jan 2027 08:00:00 +0000"), now).is_ok());
+        assert!(check_sig_v2_date(Some("Fri, 15 Jan 2027 09:00:00 +0100"), now).is_ok());
+        assert!(check_sig_v2_date(Some("Fri, 15 Jan 2027 10:00:00 +0000"), now).is_err());
+    }
+
+    #[test]
+    fn sig_v2_without_a_readable_date_is_refused() {
+        let now = at(1_800_000_000);
+        for date in [None, Some(""), Some("yesterday")] {
+            let err = check_sig_v2_date(date, now).expect_err("no date");
+            assert_eq!(*err.code(), s3s::S3ErrorCode::AccessDenied);
         }
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A BLAKE3 hash (32 bytes). Block ids and partition keys are hashes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Hash(pub [u8; 32]);
+pub struct Hash(#[serde(with = "serde_bytes")] pub [u8; 32]);
 
 impl Hash {
     /// Hashes `data` with BLAKE3.
@@ -45,7 +45,7 @@ impl fmt::Debug for Hash {
 
 /// A random 16-byte identifier (buckets, object versions, uploads).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Uuid(pub [u8; 16]);
+pub struct Uuid(#[serde(with = "serde_bytes")] pub [u8; 16]);
 
 impl Uuid {
     /// A new random id.

@@ -46,6 +46,7 @@ pub enum ObjectData {
         /// Metadata.
         meta: ObjectMeta,
         /// The bytes.
+        #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// Object stored in blocks, part after part.
