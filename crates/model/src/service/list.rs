@@ -6,8 +6,11 @@ use super::ObjectService;
 use crate::schema::object::{bucket_partition, ObjectMeta};
 use crate::Result;
 
-/// Entries read from the table per batch.
+/// Most entries read from the table per batch.
 const BATCH: usize = 1000;
+/// Fewest entries read per batch, so that runs of hidden entries (delete
+/// markers) or of keys under one common prefix are crossed in few reads.
+const BATCH_MIN: usize = 32;
 /// Most keys returned by one listing, as in S3.
 pub const MAX_KEYS_MAX: usize = 1000;
 
@@ -82,7 +85,10 @@ impl ObjectService {
         }
         let mut count = 0usize;
         'scan: loop {
-            let batch = self.inner.objects.range(&pk, &cursor, BATCH)?;
+            // One entry beyond what is still wanted tells whether the listing is
+            // truncated; hidden entries and common prefixes may need more batches.
+            let want = (max_keys - count).saturating_add(1).clamp(BATCH_MIN, BATCH);
+            let batch = self.inner.objects.range(&pk, &cursor, want)?;
             let mut jump = None;
             for object in &batch {
                 if !object.key.starts_with(&params.prefix) {
@@ -129,7 +135,7 @@ impl ObjectService {
             }
             cursor = match (jump, batch.last()) {
                 (Some(j), _) => j,
-                (None, Some(last)) if batch.len() == BATCH => {
+                (None, Some(last)) if batch.len() == want => {
                     let mut c = last.key.as_bytes().to_vec();
                     c.push(0);
                     c

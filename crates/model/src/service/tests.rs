@@ -183,6 +183,43 @@ async fn listing_groups_by_delimiter_and_paginates() {
 }
 
 #[tokio::test]
+async fn listing_pages_cross_long_runs_of_deleted_keys() {
+    let f = fixture().await;
+    // Visible keys k000, k050, k100, ..., with deleted keys between them: more
+    // hidden entries in a row than one read batch holds.
+    let mut visible = Vec::new();
+    for i in 0..260 {
+        let k = format!("k{i:03}");
+        f.svc
+            .put_object(f.bucket, &k, PutParams::default(), body(vec![1]))
+            .await
+            .expect("put");
+        if i % 50 == 0 {
+            visible.push(k);
+        } else {
+            f.svc.delete_object(f.bucket, &k).await.expect("delete");
+        }
+    }
+    for max_keys in [1, 2, 4, 1000] {
+        let mut listed = Vec::new();
+        let mut p = ListParams {
+            max_keys,
+            ..Default::default()
+        };
+        for _ in 0..20 {
+            let r = f.svc.list_objects(&f.bucket, &p).expect("list");
+            assert!(r.objects.len() <= max_keys);
+            listed.extend(r.objects.iter().map(|o| o.key.clone()));
+            if !r.is_truncated {
+                break;
+            }
+            p.start_after = r.last;
+        }
+        assert_eq!(listed, visible, "max_keys {max_keys}");
+    }
+}
+
+#[tokio::test]
 async fn multipart_uploads_complete_with_multipart_etags_and_copies_share_blocks() {
     let f = fixture().await;
     let up = f
