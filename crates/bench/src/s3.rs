@@ -57,6 +57,17 @@ pub enum Op {
     Delete,
 }
 
+/// How PUT bodies are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payload {
+    /// SHA-256 of the body in the signature, as SDKs do over plain HTTP: the
+    /// client hashes the whole body before sending it, the server hashes it again.
+    Signed,
+    /// `UNSIGNED-PAYLOAD`, as SDKs do over HTTPS (TLS protects the body).
+    Unsigned,
+}
+
 /// Options of the `s3` subcommand.
 #[derive(Debug, clap::Args)]
 pub struct S3Args {
@@ -93,6 +104,9 @@ pub struct S3Args {
     /// Key prefix; default: a fresh `hangar-bench/<unix-ms>/` so runs do not mix.
     #[arg(long)]
     pub prefix: Option<String>,
+    /// Payload signing of PUT bodies.
+    #[arg(long, value_enum, default_value_t = Payload::Signed)]
+    pub payload: Payload,
     /// Stop after this many operations (at most 10 million).
     #[arg(long, default_value_t = MAX_OPS_CAP, value_parser = clap::value_parser!(u64).range(1..=MAX_OPS_CAP))]
     pub max_ops: u64,
@@ -103,6 +117,7 @@ struct Report {
     op: Op,
     size: u64,
     concurrency: u64,
+    payload: Payload,
     duration_s: f64,
     ops: u64,
     errors: u64,
@@ -123,6 +138,7 @@ struct Shared {
     prefix: String,
     op: Op,
     size: u64,
+    payload: Payload,
     body: Bytes,
     /// Keys created by the setup phase (get, list, delete).
     keys: Vec<String>,
@@ -189,6 +205,7 @@ async fn run_async(args: &S3Args) -> anyhow::Result<()> {
         prefix: prefix.clone(),
         op: args.op,
         size: args.size,
+        payload: args.payload,
         body,
         keys,
         deadline: start + Duration::from_secs(args.duration_secs),
@@ -223,6 +240,7 @@ async fn run_async(args: &S3Args) -> anyhow::Result<()> {
         op: args.op,
         size: args.size,
         concurrency: args.concurrency,
+        payload: args.payload,
         duration_s: round3(elapsed),
         ops,
         errors,
@@ -385,14 +403,17 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn put(s: &Shared, key: &str) -> anyhow::Result<()> {
-    s.client
+    let request = s
+        .client
         .put_object()
         .bucket(&s.bucket)
         .key(key)
-        .body(ByteStream::from(s.body.clone()))
-        .send()
-        .await
-        .map_err(|e| sdk_err(&format!("put {key}"), &e))?;
+        .body(ByteStream::from(s.body.clone()));
+    let sent = match s.payload {
+        Payload::Signed => request.send().await,
+        Payload::Unsigned => request.customize().disable_payload_signing().send().await,
+    };
+    sent.map_err(|e| sdk_err(&format!("put {key}"), &e))?;
     Ok(())
 }
 

@@ -12,15 +12,19 @@
 //! transaction ([`BlockStore::incref`], [`BlockStore::decref`]), so a block's
 //! count moves atomically with the rows that reference it. A block whose count
 //! drops to zero is deleted after a grace delay by [`BlockStore::collect_garbage`].
+//! [`BlockStore::sweep`] finds what a crash left behind: stale temporary files,
+//! and block files whose reference never became durable.
 //!
 //! This crate knows nothing of tables, objects or S3.
 
 mod dirs;
 mod refcount;
 mod store;
+mod sweep;
 
 pub use dirs::DataDir;
 pub use store::{BlockStore, BlockStoreConfig};
+pub use sweep::SweepReport;
 
 /// Errors of the block layer.
 #[derive(Debug, thiserror::Error)]

@@ -113,7 +113,7 @@ impl BlockStore {
         }
         refcount::set(tx, hash, n - 1)?;
         if n == 1 {
-            let deadline = self.inner.clock.wall_msec() + self.inner.gc_delay_msec;
+            let deadline = self.gc_deadline();
             tx.insert(GC_QUEUE, &refcount::gc_key(deadline, hash), b"")?;
         }
         Ok(())
@@ -162,6 +162,21 @@ impl BlockStore {
             })
             .await?;
         Ok(deleted)
+    }
+
+    /// The data directories' paths.
+    pub(crate) fn data_dir_paths(&self) -> Vec<PathBuf> {
+        self.inner.dirs.all().map(Path::to_path_buf).collect()
+    }
+
+    /// When a block unreferenced now may be deleted.
+    pub(crate) fn gc_deadline(&self) -> u64 {
+        self.inner.clock.wall_msec() + self.inner.gc_delay_msec
+    }
+
+    /// The metadata engine holding the reference counts.
+    pub(crate) fn db(&self) -> &Db {
+        &self.inner.db
     }
 
     /// Number of block files under all data directories (walks the disk).
@@ -309,7 +324,7 @@ fn count_block_files(dir: &Path) -> usize {
     n
 }
 
-async fn run_blocking<T: Send + 'static>(
+pub(crate) async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
     tokio::task::spawn_blocking(f)

@@ -132,7 +132,32 @@ impl Db {
         E: From<crate::Error> + Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
     {
-        let (job, rx) = Job::new(f);
+        self.run(f, true).await
+    }
+
+    /// Like [`Db::transaction`], but returns once committed, before the commit is
+    /// durable: it becomes durable with the next durable commit, which may be the
+    /// caller's own next [`Db::transaction`]. Commits stay in order, so a crash
+    /// loses a suffix of unsynced commits, never one without those before it.
+    /// For writes whose loss in a crash is harmless until a later durable
+    /// transaction that relies on them, such as the block references of an
+    /// upload that is not acknowledged yet.
+    pub async fn transaction_unsynced<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<crate::Error> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        self.run(f, false).await
+    }
+
+    async fn run<T, E, F>(&self, f: F, durable: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<crate::Error> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let (job, rx) = Job::new(f, durable);
         self.writer.submit(job).map_err(E::from)?;
         match rx.await {
             Ok(r) => r,

@@ -105,3 +105,24 @@ fn concurrent_transactions_are_grouped_into_fewer_commits() {
     assert_eq!(txs, 200);
     assert!(commits <= txs);
 }
+
+#[test]
+fn unsynced_commits_are_visible_at_once_and_made_durable_by_the_next_durable_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("meta.redb");
+    {
+        let db = Db::open(&path, &DbConfig::default()).expect("open");
+        rt().block_on(async {
+            db.transaction_unsynced(|tx| tx.insert(T, b"early", b"1"))
+                .await
+                .expect("unsynced commit");
+            assert_eq!(db.get(T, b"early").expect("get").as_deref(), Some(&b"1"[..]));
+            db.transaction(|tx| tx.insert(T, b"late", b"2"))
+                .await
+                .expect("durable commit");
+        });
+    }
+    let db = Db::open(&path, &DbConfig::default()).expect("reopen");
+    assert_eq!(db.get(T, b"early").expect("get").as_deref(), Some(&b"1"[..]));
+    assert_eq!(db.get(T, b"late").expect("get").as_deref(), Some(&b"2"[..]));
+}

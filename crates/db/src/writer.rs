@@ -24,17 +24,21 @@ type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
 type JobFn = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
 
 /// One queued transaction.
-pub(crate) struct Job(JobFn);
+pub(crate) struct Job {
+    run: JobFn,
+    /// Whether its caller waits for durability (see [`crate::Db::transaction_unsynced`]).
+    durable: bool,
+}
 
 impl Job {
-    pub(crate) fn new<T, E, F>(f: F) -> (Self, oneshot::Receiver<Result<T, E>>)
+    pub(crate) fn new<T, E, F>(f: F, durable: bool) -> (Self, oneshot::Receiver<Result<T, E>>)
     where
         T: Send + 'static,
         E: From<Error> + Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job = Job(Box::new(move |t: &mut Tx<'_>| {
+        let run: JobFn = Box::new(move |t: &mut Tx<'_>| {
             let result = f(t);
             let ok = result.is_ok();
             let completion: Completion = Box::new(move |commit_err: Option<&Error>| {
@@ -46,8 +50,8 @@ impl Job {
                 let _ = tx.send(answer);
             });
             (ok, completion)
-        }));
-        (job, rx)
+        });
+        (Job { run, durable }, rx)
     }
 }
 
@@ -153,9 +157,11 @@ fn run_batch(
             return (completions, Err(err));
         }
     };
+    // One durable job makes the whole commit durable, and with it every
+    // non-durable commit before it.
     let engine_durability = match durability {
-        Durability::Fsync => redb::Durability::Immediate,
-        Durability::NoFsync => redb::Durability::None,
+        Durability::Fsync if batch.iter().any(|j| j.durable) => redb::Durability::Immediate,
+        Durability::Fsync | Durability::NoFsync => redb::Durability::None,
     };
     if let Err(e) = wtx.set_durability(engine_durability) {
         error!(error = %e, "cannot set commit durability");
@@ -166,7 +172,7 @@ fn run_batch(
             wtx: &wtx,
             overlay: BTreeMap::new(),
         };
-        let (ok, completion) = (job.0)(&mut tx);
+        let (ok, completion) = (job.run)(&mut tx);
         completions.push(completion);
         if ok && failure.is_none() {
             if let Err(e) = tx.apply() {

@@ -2,7 +2,7 @@
 //! workers, and stops them in order on SIGTERM or Ctrl-C.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use hangar_block::{BlockStore, BlockStoreConfig};
@@ -22,6 +22,11 @@ const MAINTENANCE_IDLE_PERIOD: Duration = Duration::from_secs(1);
 const RELEASE_ROWS_PER_STEP: usize = 4096;
 /// Blocks deleted per maintenance step.
 const GC_BLOCKS_PER_STEP: usize = 1024;
+/// How often the data directories are swept for crash leftovers after the
+/// sweep that follows every start.
+const SWEEP_PERIOD: Duration = Duration::from_secs(24 * 3600);
+/// Age a file must have for a periodic sweep to touch it.
+const SWEEP_MIN_AGE: Duration = Duration::from_secs(3600);
 
 /// A running server's endpoints.
 pub struct Running {
@@ -139,6 +144,7 @@ pub async fn start(
             warn!(error = %e, "admin endpoint stopped");
         }
     });
+    tasks.spawn(sweeps(model.clone(), shutdown.clone()));
     tasks.spawn(maintenance(model, shutdown));
     info!(node = %node, s3 = %running.s3_addr, admin = %running.admin_addr, "hangar is serving");
     Ok((running, tasks))
@@ -171,6 +177,28 @@ async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
         } else if shutdown.is_cancelled() {
             return;
         }
+    }
+}
+
+/// Sweeps the data directories for what a crash left behind: once right after
+/// start (everything written before the start is fair game), then once a day.
+async fn sweeps(model: ObjectService, shutdown: CancellationToken) {
+    let mut cutoff = SystemTime::now();
+    loop {
+        // Stopping mid-sweep is safe: each step is a transaction of its own.
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            r = model.blocks().sweep(cutoff) => {
+                if let Err(e) = r {
+                    warn!(error = %e, "data directory sweep failed");
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(SWEEP_PERIOD) => {}
+        }
+        cutoff = SystemTime::now() - SWEEP_MIN_AGE;
     }
 }
 

@@ -22,9 +22,9 @@ use crate::schema::block_row::BlockRow;
 use crate::{Error, Result};
 
 /// Blocks being hashed and stored at once for one upload.
-const BLOCKS_IN_FLIGHT: usize = 2;
+const BLOCKS_IN_FLIGHT: usize = 6;
 /// Blocks waiting for the digest thread.
-const DIGEST_QUEUE_LEN: usize = 2;
+const DIGEST_QUEUE_LEN: usize = 4;
 
 /// What a body turned into.
 pub(crate) struct Written {
@@ -214,10 +214,13 @@ impl ObjectService {
         };
         let rows = self.inner.block_rows.clone();
         // The reference is taken before the file is written, so garbage
-        // collection can never delete a block that a new row points to.
+        // collection can never delete a block that a new row points to. It need
+        // not be durable yet: the transaction that commits the upload is, and
+        // makes it durable too. A crash before that loses the reference, and the
+        // block file, if written, is found unreferenced by the orphan sweep.
         self.inner
             .db
-            .transaction(move |tx| rows.insert_in(tx, &row).map(|_| ()))
+            .transaction_unsynced(move |tx| rows.insert_in(tx, &row).map(|_| ()))
             .await?;
         self.inner.blocks.write(hash, block).await?;
         Ok(())
