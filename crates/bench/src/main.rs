@@ -2,6 +2,8 @@
 //!
 //! - `s3`: a bounded S3 load generator (put/get/list/delete) against any
 //!   S3-compatible endpoint, printing throughput and latency percentiles.
+//! - `multipart`: one multipart upload of many parts, comparing the latency of
+//!   its first and last parts.
 //! - `hash`: single-core MD5 / BLAKE3 / SHA-256 throughput on this machine.
 //! - `db-engines`: redb against fjall on small read-modify-write transactions and
 //!   ordered range scans, with and without fsync.
@@ -11,6 +13,7 @@
 
 mod db_engines;
 mod hash;
+mod multipart;
 mod s3;
 mod stats;
 
@@ -28,6 +31,8 @@ struct Cli {
 enum Command {
     /// S3 load generator (put/get/list/delete) against an endpoint.
     S3(s3::S3Args),
+    /// One multipart upload of many parts, timed part by part.
+    Multipart(multipart::MultipartArgs),
     /// Single-core MD5, BLAKE3 and SHA-256 throughput.
     Hash(hash::HashArgs),
     /// redb vs fjall: read-modify-write transactions and range scans.
@@ -38,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::S3(args) => s3::run(args),
+        Command::Multipart(args) => multipart::run(args),
         Command::Hash(args) => hash::run(args),
         Command::DbEngines(args) => db_engines::run(args),
     }

@@ -167,7 +167,12 @@ pub fn run(args: &S3Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: &S3Args) -> anyhow::Result<()> {
-    let client = make_client(args);
+    let client = make_client(
+        &args.endpoint,
+        &args.access_key,
+        &args.secret_key,
+        &args.region,
+    );
     let size = usize::try_from(args.size).context("object size")?;
     let mut body = vec![0u8; size];
     rand::rngs::StdRng::from_entropy().fill_bytes(&mut body);
@@ -255,18 +260,21 @@ async fn run_async(args: &S3Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn make_client(args: &S3Args) -> Client {
-    let creds = aws_credential_types::Credentials::from_keys(
-        args.access_key.clone(),
-        args.secret_key.clone(),
-        None,
-    );
+/// An SDK client for `endpoint`: path-style, plain HTTP, no retries, checksums
+/// only where the protocol requires them.
+pub(crate) fn make_client(
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+    region: &str,
+) -> Client {
+    let creds = aws_credential_types::Credentials::from_keys(access_key, secret_key, None);
     let http = aws_smithy_http_client::Builder::new().build_http();
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .credentials_provider(creds)
-        .region(Region::new(args.region.clone()))
-        .endpoint_url(args.endpoint.clone())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
         .force_path_style(true)
         .http_client(http)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
@@ -384,7 +392,7 @@ fn pick<'a>(keys: &'a [String], rng: &mut impl Rng) -> &'a str {
 
 /// A short message for an SDK error: the S3 error code and message when the
 /// server answered, the whole error chain otherwise.
-fn sdk_err<E, R>(what: &str, e: &SdkError<E, R>) -> anyhow::Error
+pub(crate) fn sdk_err<E, R>(what: &str, e: &SdkError<E, R>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -116,13 +116,19 @@ fn unsynced_commits_are_visible_at_once_and_made_durable_by_the_next_durable_one
             db.transaction_unsynced(|tx| tx.insert(T, b"early", b"1"))
                 .await
                 .expect("unsynced commit");
-            assert_eq!(db.get(T, b"early").expect("get").as_deref(), Some(&b"1"[..]));
+            assert_eq!(
+                db.get(T, b"early").expect("get").as_deref(),
+                Some(&b"1"[..])
+            );
             db.transaction(|tx| tx.insert(T, b"late", b"2"))
                 .await
                 .expect("durable commit");
         });
     }
     let db = Db::open(&path, &DbConfig::default()).expect("reopen");
-    assert_eq!(db.get(T, b"early").expect("get").as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        db.get(T, b"early").expect("get").as_deref(),
+        Some(&b"1"[..])
+    );
     assert_eq!(db.get(T, b"late").expect("get").as_deref(), Some(&b"2"[..]));
 }
