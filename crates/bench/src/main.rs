@@ -14,6 +14,7 @@
 mod db_engines;
 mod hash;
 mod multipart;
+mod raw;
 mod s3;
 mod stats;
 

@@ -34,6 +34,7 @@ use futures::StreamExt;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Serialize;
 
+use crate::raw::RawClient;
 use crate::stats::{round3, sort_samples, Latency, Ttfb};
 
 /// Hard cap on operations in one run, whatever `--max-ops` says.
@@ -55,6 +56,16 @@ pub enum Op {
     List,
     /// DeleteObject of an object created beforehand.
     Delete,
+}
+
+/// Which client sends the measured PUT and GET requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    /// `aws-sdk-s3`, as applications use it (about 200 µs of client CPU per request).
+    Sdk,
+    /// A lean client: `aws-sigv4` signing over a pooled hyper client.
+    Raw,
 }
 
 /// How PUT bodies are signed.
@@ -104,6 +115,9 @@ pub struct S3Args {
     /// Key prefix; default: a fresh `hangar-bench/<unix-ms>/` so runs do not mix.
     #[arg(long)]
     pub prefix: Option<String>,
+    /// Client of the measured PUT and GET requests (setup and listings use the SDK).
+    #[arg(long, value_enum, default_value_t = ClientKind::Raw)]
+    pub client: ClientKind,
     /// Payload signing of PUT bodies.
     #[arg(long, value_enum, default_value_t = Payload::Signed)]
     pub payload: Payload,
@@ -117,6 +131,7 @@ struct Report {
     op: Op,
     size: u64,
     concurrency: u64,
+    client: ClientKind,
     payload: Payload,
     duration_s: f64,
     ops: u64,
@@ -134,6 +149,8 @@ struct Report {
 /// State shared by the worker tasks of one run.
 struct Shared {
     client: Client,
+    /// The lean client, with `--client raw`.
+    raw: Option<RawClient>,
     bucket: String,
     prefix: String,
     op: Op,
@@ -204,8 +221,17 @@ async fn run_async(args: &S3Args) -> anyhow::Result<()> {
     };
 
     let start = Instant::now();
+    let raw = (args.client == ClientKind::Raw).then(|| {
+        RawClient::new(
+            &args.endpoint,
+            &args.access_key,
+            &args.secret_key,
+            &args.region,
+        )
+    });
     let shared = Arc::new(Shared {
         client,
+        raw,
         bucket: args.bucket.clone(),
         prefix: prefix.clone(),
         op: args.op,
@@ -245,6 +271,7 @@ async fn run_async(args: &S3Args) -> anyhow::Result<()> {
         op: args.op,
         size: args.size,
         concurrency: args.concurrency,
+        client: args.client,
         payload: args.payload,
         duration_s: round3(elapsed),
         ops,
@@ -411,6 +438,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn put(s: &Shared, key: &str) -> anyhow::Result<()> {
+    if let Some(raw) = &s.raw {
+        return raw.put(&s.bucket, key, s.body.clone(), s.payload).await;
+    }
     let request = s
         .client
         .put_object()
@@ -428,6 +458,13 @@ async fn put(s: &Shared, key: &str) -> anyhow::Result<()> {
 /// Reads the whole object; returns the time from `t0` to the first body chunk
 /// (to the end of the response when the body is empty).
 async fn get(s: &Shared, key: &str, t0: Instant) -> anyhow::Result<Duration> {
+    if let Some(raw) = &s.raw {
+        let (ttfb, len) = raw.get(&s.bucket, key, t0).await?;
+        if len != s.size {
+            bail!("get {key}: {len} bytes, expected {}", s.size);
+        }
+        return Ok(ttfb);
+    }
     let mut out = s
         .client
         .get_object()
