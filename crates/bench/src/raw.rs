@@ -133,7 +133,7 @@ impl RawClient {
             let text = body
                 .collect()
                 .await
-                .map(|b| b.to_bytes())
+                .map(http_body_util::Collected::to_bytes)
                 .unwrap_or_default();
             bail!(
                 "get {key}: HTTP {status}: {}",
