@@ -1,13 +1,14 @@
 //! Bucket management: creation, names, permissions, deletion.
 
+use hangar_db::Tx;
 use hangar_util::crdt::Lww;
-use hangar_util::Uuid;
+use hangar_util::{Hash, Uuid};
 
 use super::ObjectService;
 use crate::schema::access_key::{AccessKey, Permission};
 use crate::schema::bucket::{Bucket, BucketAlias};
 use crate::schema::global_partition;
-use crate::schema::object::{bucket_partition, VersionState};
+use crate::schema::object::{bucket_partition, Object, VersionState};
 use crate::{Error, Result};
 
 /// Most buckets or aliases listed at once.
@@ -37,6 +38,9 @@ pub struct BucketInfo {
     /// Its global names.
     pub aliases: Vec<String>,
 }
+
+/// Object entries read per step of an emptiness check.
+const EMPTINESS_BATCH: usize = 256;
 
 impl ObjectService {
     /// Creates bucket `name`, owned by `owner` (all permissions) if given.
@@ -153,10 +157,30 @@ impl ObjectService {
 
     /// Whether the bucket holds no object and no upload.
     pub fn is_bucket_empty(&self, id: &Uuid) -> Result<bool> {
+        self.bucket_empty_with(id, |pk, start| {
+            Ok(self.inner.objects.range(pk, start, EMPTINESS_BATCH)?)
+        })
+    }
+
+    /// Like [`ObjectService::is_bucket_empty`], inside a transaction.
+    fn is_bucket_empty_in(&self, tx: &mut Tx<'_>, id: &Uuid) -> Result<bool> {
+        self.bucket_empty_with(id, |pk, start| {
+            Ok(self
+                .inner
+                .objects
+                .range_in(tx, pk, start, EMPTINESS_BATCH)?)
+        })
+    }
+
+    fn bucket_empty_with(
+        &self,
+        id: &Uuid,
+        mut range: impl FnMut(&Hash, &[u8]) -> Result<Vec<Object>>,
+    ) -> Result<bool> {
         let pk = bucket_partition(id);
         let mut start = Vec::new();
         loop {
-            let batch = self.inner.objects.range(&pk, &start, 256)?;
+            let batch = range(&pk, &start)?;
             if batch.iter().any(|o| {
                 o.visible().is_some()
                     || o.versions
@@ -166,12 +190,27 @@ impl ObjectService {
                 return Ok(false);
             }
             match batch.last() {
-                Some(last) if batch.len() == 256 => {
+                Some(last) if batch.len() == EMPTINESS_BATCH => {
                     start = last.key.as_bytes().to_vec();
                     start.push(0);
                 }
                 _ => return Ok(true),
             }
+        }
+    }
+
+    /// Fails with `NoSuchBucket` unless `id` is a live bucket, as seen by `tx`.
+    /// Every write that adds an object to a bucket checks this in the
+    /// transaction that adds it, so it cannot race with the bucket's deletion.
+    pub(crate) fn check_bucket_live_in(&self, tx: &mut Tx<'_>, id: &Uuid) -> Result<()> {
+        let bucket = self
+            .inner
+            .buckets
+            .get_in(tx, &global_partition("buckets"), id.as_bytes())?;
+        if bucket.is_some_and(|b| !*b.deleted.get()) {
+            Ok(())
+        } else {
+            Err(Error::NoSuchBucket { name: id.to_hex() })
         }
     }
 
@@ -198,6 +237,12 @@ impl ObjectService {
         self.inner
             .db
             .transaction(move |tx| {
+                // Checked again where it counts: an object committed since the
+                // check above keeps the bucket (and that object's writer checks
+                // the bucket in its own transaction).
+                if !this.is_bucket_empty_in(tx, &id)? {
+                    return Err(Error::BucketNotEmpty);
+                }
                 this.inner.buckets.insert_in(tx, &bucket)?;
                 for mut a in aliases {
                     a.bucket.set(ts, None);

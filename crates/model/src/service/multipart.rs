@@ -64,7 +64,15 @@ impl ObjectService {
                 headers,
             },
         );
-        self.inner.objects.insert(o).await?;
+        let this = self.clone();
+        self.inner
+            .db
+            .transaction(move |tx| {
+                this.check_bucket_live_in(tx, &bucket_id)?;
+                this.inner.objects.insert_in(tx, &o)?;
+                Ok::<_, Error>(())
+            })
+            .await?;
         Ok(upload_id)
     }
 

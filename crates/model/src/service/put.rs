@@ -206,10 +206,13 @@ impl ObjectService {
         precondition: Option<Precondition>,
     ) -> Result<()> {
         let objects = self.inner.objects.clone();
+        let this = self.clone();
+        let to_release = data_ids.clone();
         let committed = self
             .inner
             .db
             .transaction(move |tx| {
+                this.check_bucket_live_in(tx, &object.bucket_id)?;
                 // Evaluated against what is stored at commit time, so that two
                 // writers racing with `If-None-Match: *` cannot both win.
                 let holds = match &precondition {
@@ -237,7 +240,17 @@ impl ObjectService {
                 }
                 Ok::<_, Error>(holds)
             })
-            .await?;
+            .await;
+        let committed = match committed {
+            Ok(c) => c,
+            Err(e) => {
+                // Nothing was committed: the data goes now, not at the next start.
+                for id in to_release {
+                    self.release_data(id).await?;
+                }
+                return Err(e);
+            }
+        };
         if !committed {
             return Err(Error::PreconditionFailed);
         }

@@ -393,3 +393,35 @@ async fn if_none_match_star_lets_only_the_first_writer_win() {
     // The loser's blocks are released, not leaked.
     assert_eq!(f.svc.release_queue_len().expect("len"), 1);
 }
+
+#[tokio::test]
+async fn writes_into_a_deleted_bucket_fail_at_commit() {
+    let f = fixture().await;
+    let other = f.svc.create_bucket("bucket2", None).await.expect("bucket");
+    f.svc.delete_bucket(&other).await.expect("delete bucket");
+    // A PUT that resolved the bucket before it was deleted reaches its commit now.
+    let err = f
+        .svc
+        .put_object(other, "late", PutParams::default(), body(vec![1; 10]))
+        .await
+        .expect_err("put into a deleted bucket");
+    assert!(matches!(err, Error::NoSuchBucket { .. }), "{err:?}");
+    let err = f
+        .svc
+        .put_object(
+            other,
+            "late-big",
+            PutParams::default(),
+            body(pattern(3 << 20)),
+        )
+        .await
+        .expect_err("put into a deleted bucket");
+    assert!(matches!(err, Error::NoSuchBucket { .. }), "{err:?}");
+    let err = f
+        .svc
+        .create_multipart_upload(other, "late-mpu", Vec::new())
+        .await
+        .expect_err("multipart upload in a deleted bucket");
+    assert!(matches!(err, Error::NoSuchBucket { .. }), "{err:?}");
+    assert!(f.svc.is_bucket_empty(&other).expect("empty check"));
+}
