@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real S3 clients used by the end-to-end tests (Debian, as root).
+# Installs the real S3 clients used by the end-to-end tests (Debian, as root),
+# and make, which building jemalloc (the server's allocator) needs.
 # Idempotent: only installs what is missing.
 set -euo pipefail
 
-APT_PKGS=(rclone restic s3cmd curl jq)
+APT_PKGS=(rclone restic s3cmd curl jq make)
 # Binary provided by each apt package, in the same order.
-APT_BINS=(rclone restic s3cmd curl jq)
+APT_BINS=(rclone restic s3cmd curl jq make)
 
 missing=()
 for i in "${!APT_PKGS[@]}"; do

@@ -5,7 +5,8 @@ Phases:
   idle        RSS 2 s after the server is ready
   8x64MiB     8 concurrent clients each upload a 64 MiB object; measured twice:
               boto3 upload_file (multipart, default settings) and put_object
-              with a file object (one 64 MiB PUT each); then RSS 5 s later
+              with a file object (one 64 MiB PUT each); then RSS 5 s later,
+              which must be back under 64 MB (memory given back)
   4GiB        one 4 GiB object: a single PUT, then a GET read to the end;
               the body is generated on the fly, so client disk use stays small
               (the server stores the 4 GiB; skipped with < 12 GiB free)
@@ -43,6 +44,8 @@ LIMITS_MB = {
     "idle": float(os.environ.get("HANGAR_MEM_IDLE_MB", "22")),
     "8x64": float(os.environ.get("HANGAR_MEM_8X64_MB", "110")),
     "4g": float(os.environ.get("HANGAR_MEM_4G_MB", "100")),
+    # RSS 5 s after a load: memory must be given back, not kept at the peak.
+    "after": float(os.environ.get("HANGAR_MEM_AFTER_MB", "64")),
 }
 BIG = 4 * GiB
 NEED_FREE = 12 * GiB
@@ -226,6 +229,8 @@ def main():
             C.check(f"{name}: peak RSS {ph['peak_mb']} MB <= {LIMITS_MB['8x64']} MB",
                     ph["peak_bytes"] <= LIMITS_MB["8x64"] * MB,
                     f"sampled peak {mb(ph['peak_sampled_bytes'])} MB")
+            C.check(f"{name}: RSS 5 s after the load {mb(after)} MB <= {LIMITS_MB['after']} MB (given back)",
+                    after <= LIMITS_MB["after"] * MB)
             for k in keys:
                 s3.delete_object(Bucket=BUCKET, Key=k)
         os.unlink(src)
@@ -304,6 +309,8 @@ def big_object(srv, pid):
     time.sleep(5)
     out["rss_5s_after_bytes"] = status(pid)[0]
     out["rss_5s_after_mb"] = mb(out["rss_5s_after_bytes"])
+    C.check(f"4GiB: RSS 5 s after the load {out['rss_5s_after_mb']} MB <= {LIMITS_MB['after']} MB (given back)",
+            out["rss_5s_after_bytes"] <= LIMITS_MB["after"] * MB)
     out["peak_bytes"] = max(out["upload"]["peak_bytes"], out.get("download", {}).get("peak_bytes", 0))
     out["peak_mb"] = mb(out["peak_bytes"])
     C.check(f"4GiB: peak RSS {out['peak_mb']} MB <= {LIMITS_MB['4g']} MB (upload {out['upload']['peak_mb']}, "
