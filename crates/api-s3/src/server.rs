@@ -20,6 +20,8 @@ use crate::S3Frontend;
 pub const CONNECTIONS_MAX: usize = 1024;
 /// How long in-flight requests may finish after shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Largest read buffer of one HTTP/1 connection.
+const READ_BUFFER_MAX: usize = 64 << 10;
 
 /// Settings of the S3 endpoint.
 #[derive(Clone, Debug)]
@@ -125,7 +127,11 @@ async fn serve_connection(
             Ok::<_, s3s::HttpError>(resp)
         }
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // A connection's read buffer may grow to this size (hyper's default is about
+    // 400 KiB): with hundreds of uploads at once, those buffers would weigh more
+    // than the block buffers the upload budget bounds.
+    builder.http1().max_buf_size(READ_BUFFER_MAX);
     let conn = builder.serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
     tokio::select! {

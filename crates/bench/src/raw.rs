@@ -4,7 +4,8 @@
 //! class, more than a fast server spends; on two cores shared with the server it
 //! would measure mostly itself. This client signs with `aws-sigv4` (the SDK's own
 //! signer) and sends through a pooled hyper client, nothing else: no retries, no
-//! endpoint rules, no interceptors. PUT and GET only; setup and listings use the SDK.
+//! endpoint rules, no interceptors. PUT, GET and ListObjectsV2 pages; setup and
+//! everything else use the SDK.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -60,6 +61,16 @@ impl RawClient {
     ) -> anyhow::Result<http::Request<Full<Bytes>>> {
         let key = urlencoding::encode(key).replace("%2F", "/");
         let uri = format!("{}/{bucket}/{key}", self.endpoint);
+        self.signed(method, uri, body, payload)
+    }
+
+    fn signed(
+        &self,
+        method: &str,
+        uri: String,
+        body: Bytes,
+        payload: Payload,
+    ) -> anyhow::Result<http::Request<Full<Bytes>>> {
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         settings.percent_encoding_mode = PercentEncodingMode::Single;
@@ -117,6 +128,47 @@ impl RawClient {
         Ok(())
     }
 
+    /// One ListObjectsV2 page of up to 1,000 keys under `prefix`: returns the
+    /// number of keys and the continuation token, if the listing is truncated.
+    /// The XML is scanned for `<Key>` and `<NextContinuationToken>`, nothing more.
+    pub(crate) async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        token: Option<&str>,
+    ) -> anyhow::Result<(usize, Option<String>)> {
+        let mut uri = format!(
+            "{}/{bucket}?list-type=2&max-keys=1000&prefix={}",
+            self.endpoint,
+            urlencoding::encode(prefix)
+        );
+        if let Some(t) = token {
+            uri.push_str("&continuation-token=");
+            uri.push_str(&urlencoding::encode(t));
+        }
+        let request = self.signed("GET", uri, Bytes::new(), Payload::Signed)?;
+        let response = self.http.request(request).await.context("list")?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .context("list: body")?
+            .to_bytes();
+        let text = std::str::from_utf8(&body).context("list: body is not UTF-8")?;
+        if !status.is_success() {
+            bail!("list {prefix}: HTTP {status}: {text}");
+        }
+        let keys = text.matches("<Key>").count();
+        let truncated = text.contains("<IsTruncated>true</IsTruncated>");
+        let next = element(text, "NextContinuationToken").map(unescape_xml);
+        match (truncated, next) {
+            (true, Some(t)) => Ok((keys, Some(t))),
+            (true, None) => bail!("list {prefix}: truncated without a continuation token"),
+            (false, _) => Ok((keys, None)),
+        }
+    }
+
     /// GetObject, reading the whole body; returns the time from `t0` to the
     /// first body bytes and the body's length.
     pub(crate) async fn get(
@@ -152,5 +204,42 @@ impl RawClient {
             }
         }
         Ok((first.unwrap_or_else(|| t0.elapsed()), len))
+    }
+}
+
+/// The text of the first `<name>` element of `xml`.
+fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&format!("</{name}>"))?;
+    Some(&xml[start..start + len])
+}
+
+/// Undoes the five predefined XML entities.
+fn unescape_xml(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_pages_are_scanned_for_keys_and_the_token() {
+        let xml = "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key>\
+                   </Contents><Contents><Key>b&amp;c</Key></Contents>\
+                   <NextContinuationToken>x&amp;y+/=</NextContinuationToken></ListBucketResult>";
+        assert_eq!(xml.matches("<Key>").count(), 2);
+        assert_eq!(
+            element(xml, "NextContinuationToken")
+                .map(unescape_xml)
+                .as_deref(),
+            Some("x&y+/=")
+        );
+        assert_eq!(element(xml, "Missing"), None);
     }
 }

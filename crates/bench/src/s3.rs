@@ -115,7 +115,7 @@ pub struct S3Args {
     /// Key prefix; default: a fresh `hangar-bench/<unix-ms>/` so runs do not mix.
     #[arg(long)]
     pub prefix: Option<String>,
-    /// Client of the measured PUT and GET requests (setup and listings use the SDK).
+    /// Client of the measured PUT, GET and LIST requests (setup uses the SDK).
     #[arg(long, value_enum, default_value_t = ClientKind::Raw)]
     pub client: ClientKind,
     /// Payload signing of PUT bodies.
@@ -492,6 +492,25 @@ async fn list(s: &Shared) -> anyhow::Result<()> {
     let prefix = format!("{}list/", s.prefix);
     let mut token: Option<String> = None;
     let mut count = 0usize;
+    if let Some(raw) = &s.raw {
+        // Bounded: a server that never stops paging fails the operation.
+        let pages_max = s.keys.len() / 1000 + 2;
+        for page in 0.. {
+            if page == pages_max {
+                bail!("list {prefix}: more than {pages_max} pages");
+            }
+            let (n, next) = raw.list_page(&s.bucket, &prefix, token.as_deref()).await?;
+            count += n;
+            match next {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        if count != s.keys.len() {
+            bail!("list {prefix}: {count} keys, expected {}", s.keys.len());
+        }
+        return Ok(());
+    }
     loop {
         let page = s
             .client
