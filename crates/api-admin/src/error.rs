@@ -95,6 +95,7 @@ impl Error {
                 M::InvalidRange => ("InvalidRange", StatusCode::RANGE_NOT_SATISFIABLE),
                 M::PreconditionFailed => ("PreconditionFailed", StatusCode::PRECONDITION_FAILED),
                 M::Body(_) => ("IncompleteBody", StatusCode::BAD_REQUEST),
+                M::BodyTimeout { .. } => ("RequestTimeout", StatusCode::BAD_REQUEST),
                 M::DataIncomplete { .. }
                 | M::Table(_)
                 | M::Block(_)

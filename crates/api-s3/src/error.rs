@@ -56,6 +56,10 @@ pub fn to_s3(e: Error) -> S3Error {
             "The requested range is not satisfiable".into(),
         ),
         Error::Body(m) => body_error(m),
+        Error::BodyTimeout { .. } => (
+            S3ErrorCode::RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period.".into(),
+        ),
         Error::DataIncomplete { .. }
         | Error::Table(_)
         | Error::Block(_)

@@ -40,6 +40,9 @@ pub struct RawConfig {
     /// Memory for block buffers of all uploads together.
     #[serde(default = "default_upload_buffer")]
     pub upload_buffer_bytes: usize,
+    /// A request body idle for this long fails (RequestTimeout).
+    #[serde(default = "default_body_idle_timeout")]
+    pub body_idle_timeout_secs: u64,
     /// S3 endpoint.
     pub s3_api: RawS3,
     /// Admin endpoint.
@@ -115,6 +118,9 @@ fn default_cache() -> usize {
 fn default_upload_buffer() -> usize {
     32 << 20
 }
+fn default_body_idle_timeout() -> u64 {
+    60
+}
 fn default_region() -> String {
     "hangar".into()
 }
@@ -151,6 +157,8 @@ pub struct Config {
     pub metadata_cache_size_bytes: usize,
     /// Upload buffer budget.
     pub upload_buffer_bytes: usize,
+    /// Request body idle timeout.
+    pub body_idle_timeout_secs: u64,
     /// S3 listen address.
     pub s3_bind_addr: SocketAddr,
     /// Region.
@@ -198,6 +206,7 @@ impl RawConfig {
             block_gc_delay_secs: default_gc_delay(),
             metadata_cache_size_bytes: default_cache(),
             upload_buffer_bytes: default_upload_buffer(),
+            body_idle_timeout_secs: default_body_idle_timeout(),
             s3_api: RawS3 {
                 bind_addr: s3,
                 region: default_region(),
@@ -227,6 +236,9 @@ impl RawConfig {
         }
         if self.upload_buffer_bytes < self.block_size_bytes {
             bail!("upload_buffer_bytes must be at least block_size_bytes");
+        }
+        if !(1..=3600).contains(&self.body_idle_timeout_secs) {
+            bail!("body_idle_timeout_secs must be between 1 and 3600");
         }
         if !(0..=19).contains(&self.compression_level) {
             bail!("compression_level must be between 0 (off) and 19");
@@ -278,6 +290,7 @@ impl RawConfig {
             block_gc_delay_secs: self.block_gc_delay_secs,
             metadata_cache_size_bytes: self.metadata_cache_size_bytes,
             upload_buffer_bytes: self.upload_buffer_bytes,
+            body_idle_timeout_secs: self.body_idle_timeout_secs,
             s3_bind_addr: self.s3_api.bind_addr,
             region: self.s3_api.region,
             pin_region: self.s3_api.pin_region,

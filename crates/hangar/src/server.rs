@@ -102,6 +102,7 @@ pub async fn start(
             inline_threshold: config.inline_threshold,
             upload_buffer_bytes: config.upload_buffer_bytes,
             release_delay_msec: config.block_gc_delay_secs.min(300) * 1000,
+            body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs),
         },
         db,
         blocks,

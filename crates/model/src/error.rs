@@ -80,6 +80,12 @@ pub enum Error {
     /// Reading the request body failed (client went away, bad framing, ...).
     #[error("request body: {0}")]
     Body(String),
+    /// The client sent no body bytes for longer than the idle timeout.
+    #[error("request body: nothing received for {seconds} s")]
+    BodyTimeout {
+        /// The timeout.
+        seconds: u64,
+    },
     /// The block rows of stored data do not cover its size.
     #[error("data {data_id} is incomplete")]
     DataIncomplete {

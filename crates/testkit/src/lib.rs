@@ -61,6 +61,7 @@ impl TestNode {
                 inline_threshold: 4096,
                 upload_buffer_bytes: 8 << 20,
                 release_delay_msec: 0,
+                body_idle_timeout: std::time::Duration::from_secs(60),
             },
             db,
             blocks,

@@ -48,6 +48,10 @@ pub struct ModelConfig {
     /// How long data stays readable after no version references it any more,
     /// so that reads and copies that started before keep working.
     pub release_delay_msec: u64,
+    /// A request body that sends nothing for this long fails with
+    /// [`crate::Error::BodyTimeout`]: a stalled client must not hold upload
+    /// memory (or a connection) for ever.
+    pub body_idle_timeout: std::time::Duration,
 }
 
 impl Default for ModelConfig {
@@ -57,6 +61,7 @@ impl Default for ModelConfig {
             inline_threshold: 4096,
             upload_buffer_bytes: 32 << 20,
             release_delay_msec: 5 * 60 * 1000,
+            body_idle_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

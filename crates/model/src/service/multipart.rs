@@ -119,9 +119,13 @@ impl ObjectService {
         self.upload_state(&bucket_id, key, &upload_id)?;
         let data_id = Uuid::random();
         let algorithm = params.algorithm();
-        let written = self.write_body(data_id, body, algorithm, false).await?;
+        let mut written = self.write_body(data_id, body, algorithm, false).await?;
+        let in_flight = written.in_flight.take();
         if let Err(e) = params.verify(&written) {
             self.release_data(data_id).await?;
+            if let Some(g) = in_flight {
+                g.disarm();
+            }
             return Err(e);
         }
         let part = Part {
@@ -170,6 +174,11 @@ impl ObjectService {
                 Ok(true)
             })
             .await?;
+        // Recorded or released in that transaction. (If it failed, the guard
+        // releases the data when dropped by the `?` above.)
+        if let Some(g) = in_flight {
+            g.disarm();
+        }
         if !recorded {
             return Err(Error::NoSuchUpload);
         }

@@ -117,12 +117,16 @@ impl ObjectService {
         check_key(key)?;
         let version = Uuid::random();
         let timestamp = self.timestamp_after_current(&bucket_id, key)?;
-        let written = self
+        let mut written = self
             .write_body(version, body, params.algorithm(), true)
             .await?;
+        let in_flight = written.in_flight.take();
         if let Err(e) = params.verify(&written) {
             if written.inline.is_none() {
                 self.release_data(version).await?;
+            }
+            if let Some(g) = in_flight {
+                g.disarm();
             }
             return Err(e);
         }
@@ -153,8 +157,14 @@ impl ObjectService {
             timestamp,
             VersionState::Complete(data),
         );
-        self.commit_version(complete, version, vec![version], precondition)
-            .await?;
+        let committed = self
+            .commit_version(complete, version, vec![version], precondition)
+            .await;
+        // Committed, or released by commit_version: nothing left in flight.
+        if let Some(g) = in_flight {
+            g.disarm();
+        }
+        committed?;
         Ok(PutResult {
             version,
             etag,
@@ -265,6 +275,22 @@ impl ObjectService {
             .transaction(move |tx| {
                 release::queue(tx, &data_id)?;
                 tx.remove(IN_FLIGHT, data_id.as_bytes())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Releases `data_id` unless it left the in-flight records, i.e. unless the
+    /// transaction that commits (or releases) it already ran.
+    pub(crate) async fn release_if_in_flight(&self, data_id: Uuid) -> Result<()> {
+        self.inner
+            .db
+            .transaction(move |tx| {
+                if tx.get(IN_FLIGHT, data_id.as_bytes())?.is_some() {
+                    release::queue(tx, &data_id)?;
+                    tx.remove(IN_FLIGHT, data_id.as_bytes())?;
+                }
+                Ok::<_, hangar_db::Error>(())
             })
             .await?;
         Ok(())

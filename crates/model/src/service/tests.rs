@@ -18,6 +18,10 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with_body_timeout(std::time::Duration::from_secs(30)).await
+}
+
+async fn fixture_with_body_timeout(body_idle_timeout: std::time::Duration) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open_in_memory().expect("db");
     let wall = Arc::new(ManualWallClock::new(1_000_000));
@@ -42,6 +46,7 @@ async fn fixture() -> Fixture {
         inline_threshold: 100,
         upload_buffer_bytes: 1 << 20,
         release_delay_msec: 0,
+        body_idle_timeout,
     };
     let svc = ObjectService::new(config, db, blocks, &Layout::single_node(node), node, clock);
     let bucket = svc.create_bucket("bucket1", None).await.expect("bucket");
@@ -424,4 +429,77 @@ async fn writes_into_a_deleted_bucket_fail_at_commit() {
         .expect_err("multipart upload in a deleted bucket");
     assert!(matches!(err, Error::NoSuchBucket { .. }), "{err:?}");
     assert!(f.svc.is_bucket_empty(&other).expect("empty check"));
+}
+
+#[tokio::test]
+async fn an_upload_dropped_mid_body_releases_its_blocks() {
+    use futures::StreamExt;
+    let f = fixture().await;
+    // 10 blocks of data, then a body that never ends: like a client that
+    // stalls, and whose request the server drops when the connection closes.
+    let first: Vec<Result<Bytes, std::io::Error>> = pattern(40_000)
+        .chunks(1000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let stalled: BodyStream =
+        Box::pin(futures::stream::iter(first).chain(futures::stream::pending()));
+    let svc = f.svc.clone();
+    let bucket = f.bucket;
+    let upload = tokio::spawn(async move {
+        svc.put_object(bucket, "abandoned", PutParams::default(), stalled)
+            .await
+    });
+    // Bounded wait until blocks are on disk.
+    for _ in 0..200 {
+        if f.svc.blocks().count_files() >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(f.svc.blocks().count_files() >= 5, "blocks were stored");
+    upload.abort();
+    assert!(upload.await.expect_err("aborted").is_cancelled());
+    // The release runs in the background once the block tasks ended.
+    let mut released = 0;
+    for _ in 0..200 {
+        released += f.svc.release_some(1000).await.expect("release");
+        if released >= 10 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(released >= 5, "rows released: {released}");
+    f.wall.advance(2000);
+    f.svc.blocks().collect_garbage(1000).await.expect("gc");
+    assert_eq!(f.svc.blocks().count_files(), 0);
+    assert!(matches!(
+        f.svc.get_object(&f.bucket, "abandoned"),
+        Err(Error::NoSuchKey)
+    ));
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_times_out_and_stores_nothing() {
+    use futures::StreamExt;
+    let f = fixture_with_body_timeout(std::time::Duration::from_millis(300)).await;
+    let first: Vec<Result<Bytes, std::io::Error>> = pattern(20_000)
+        .chunks(1000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let stalled: BodyStream =
+        Box::pin(futures::stream::iter(first).chain(futures::stream::pending()));
+    let err = f
+        .svc
+        .put_object(f.bucket, "stalled", PutParams::default(), stalled)
+        .await
+        .expect_err("stalled body");
+    assert!(matches!(err, Error::BodyTimeout { .. }), "{err:?}");
+    assert!(f.svc.release_some(1000).await.expect("release") >= 4);
+    f.wall.advance(2000);
+    f.svc.blocks().collect_garbage(1000).await.expect("gc");
+    assert_eq!(f.svc.blocks().count_files(), 0);
+    assert!(matches!(
+        f.svc.get_object(&f.bucket, "stalled"),
+        Err(Error::NoSuchKey)
+    ));
 }

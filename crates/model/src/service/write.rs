@@ -14,6 +14,7 @@ use md5::Digest as _;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tracing::warn;
 
 use super::{BodyStream, ObjectService};
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumHasher};
@@ -33,6 +34,51 @@ pub(crate) struct Written {
     pub(crate) checksum: Option<Checksum>,
     /// The whole body, when it fit under the inline threshold.
     pub(crate) inline: Option<Vec<u8>>,
+    /// For data stored in blocks: releases it if the request goes away before
+    /// the data was committed. Disarm it once the commit's outcome is known.
+    pub(crate) in_flight: Option<InFlightGuard>,
+}
+
+/// Releases an upload's data when the request is dropped before committing or
+/// releasing it, as when a client disconnects mid-upload and the server drops the
+/// request. The release waits for the block tasks already started, and happens
+/// only if the data id is still recorded in flight: a commit that went through
+/// (it removes the record in the same transaction) is never undone.
+pub(crate) struct InFlightGuard {
+    /// `None` once disarmed.
+    service: Option<ObjectService>,
+    data_id: Uuid,
+    /// Closed once every block task of the upload has ended.
+    writers: Option<mpsc::Receiver<()>>,
+}
+
+impl InFlightGuard {
+    /// The outcome is handled by the caller: nothing to do on drop.
+    pub(crate) fn disarm(mut self) {
+        self.service = None;
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let Some(service) = self.service.take() else {
+            return;
+        };
+        // Without a runtime (shutting down), the next start releases it.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let data_id = self.data_id;
+        let writers = self.writers.take();
+        runtime.spawn(async move {
+            if let Some(mut w) = writers {
+                while w.recv().await.is_some() {}
+            }
+            if let Err(e) = service.release_if_in_flight(data_id).await {
+                warn!(%data_id, error = %e, "cannot release the data of an abandoned upload");
+            }
+        });
+    }
 }
 
 struct Digests {
@@ -52,12 +98,13 @@ impl ObjectService {
         inline_allowed: bool,
     ) -> Result<Written> {
         let inline_max = self.inner.config.inline_threshold;
+        let idle = self.inner.config.body_idle_timeout;
 
         // Read enough to know whether the body fits inline.
         let mut buf = BytesMut::new();
         let mut ended = false;
         while inline_allowed && !ended && buf.len() <= inline_max {
-            match body.next().await {
+            match next_chunk(&mut body, idle).await? {
                 Some(chunk) => {
                     buf.extend_from_slice(&chunk.map_err(|e| Error::Body(e.to_string()))?);
                 }
@@ -77,6 +124,7 @@ impl ObjectService {
                 md5,
                 checksum,
                 inline: Some(data),
+                in_flight: None,
             });
         }
 
@@ -86,13 +134,33 @@ impl ObjectService {
             .db
             .transaction(move |tx| tx.insert(IN_FLIGHT, data_id.as_bytes(), b""))
             .await?;
+        let (writers_tx, writers_rx) = mpsc::channel::<()>(1);
+        let guard = InFlightGuard {
+            service: Some(self.clone()),
+            data_id,
+            writers: Some(writers_rx),
+        };
         let result = self
-            .stream_blocks(data_id, buf.freeze(), ended, body, checksum_algorithm)
+            .stream_blocks(
+                data_id,
+                buf.freeze(),
+                ended,
+                body,
+                checksum_algorithm,
+                writers_tx,
+            )
             .await;
-        if result.is_err() {
-            self.release_data(data_id).await?;
+        match result {
+            Ok(mut written) => {
+                written.in_flight = Some(guard);
+                Ok(written)
+            }
+            Err(e) => {
+                self.release_data(data_id).await?;
+                guard.disarm();
+                Err(e)
+            }
         }
-        result
     }
 
     async fn stream_blocks(
@@ -102,8 +170,10 @@ impl ObjectService {
         mut ended: bool,
         mut body: BodyStream,
         checksum_algorithm: Option<ChecksumAlgorithm>,
+        writers: mpsc::Sender<()>,
     ) -> Result<Written> {
         let block_size = self.inner.config.block_size;
+        let idle = self.inner.config.body_idle_timeout;
         let (digest_tx, digest_rx) =
             mpsc::channel::<(Bytes, Arc<OwnedSemaphorePermit>)>(DIGEST_QUEUE_LEN);
         let digests =
@@ -122,7 +192,7 @@ impl ObjectService {
                 // A permit is taken only once the block's first bytes are here,
                 // so clients that stall between blocks hold no budget.
                 if leftover.is_none() && !ended {
-                    match body.next().await {
+                    match next_chunk(&mut body, idle).await? {
                         Some(c) => leftover = Some(c.map_err(|e| Error::Body(e.to_string()))?),
                         None => ended = true,
                     }
@@ -144,7 +214,7 @@ impl ObjectService {
                     let chunk = match leftover.take() {
                         Some(c) => c,
                         None if ended => break,
-                        None => match body.next().await {
+                        None => match next_chunk(&mut body, idle).await? {
                             Some(c) => c.map_err(|e| Error::Body(e.to_string()))?,
                             None => {
                                 ended = true;
@@ -169,9 +239,11 @@ impl ObjectService {
                 let _ = digest_tx.send((block.clone(), permit.clone())).await;
                 // A task of its own, so storing continues while the body is read.
                 let this = self.clone();
+                let writer = writers.clone();
                 in_flight.push_back(tokio::spawn(async move {
                     let r = this.store_block(data_id, offset, block).await;
                     drop(permit);
+                    drop(writer);
                     r
                 }));
                 offset += take as u64;
@@ -198,6 +270,7 @@ impl ObjectService {
             md5: digests.md5.finalize().into(),
             checksum: digests.checksum.map(ChecksumHasher::finalize),
             inline: None,
+            in_flight: None,
         })
     }
 
@@ -225,6 +298,18 @@ impl ObjectService {
         self.inner.blocks.write(hash, block).await?;
         Ok(())
     }
+}
+
+/// The next chunk of `body`, or `BodyTimeout` if none comes within `idle`.
+async fn next_chunk(
+    body: &mut BodyStream,
+    idle: std::time::Duration,
+) -> Result<Option<std::result::Result<Bytes, std::io::Error>>> {
+    tokio::time::timeout(idle, body.next())
+        .await
+        .map_err(|_| Error::BodyTimeout {
+            seconds: idle.as_secs(),
+        })
 }
 
 /// The outcome of a finished block task.
