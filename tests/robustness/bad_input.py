@@ -16,7 +16,9 @@ import base64
 import datetime
 import hashlib
 import os
+import socket
 import sys
+import urllib.parse
 import time
 import zlib
 
@@ -215,6 +217,36 @@ def run(srv, info):
         print(f"    presigned not-yet-valid {label}: {s} {code}: {msg}")
     st.unchanged("presigned not yet valid")
 
+    s, body = url_get(sig.presign("GET", path, 604800))
+    C.check("control: presigned URL valid for exactly 7 days -> 200", s == 200 and body == BASE, f"got {s}")
+    for label, (s, body) in (("GET", url_get(sig.presign("GET", path, 604801))),
+                             ("PUT", url_get(sig.presign("PUT", path, 604801), "PUT", EVIL))):
+        code, msg = error_code(body)
+        C.check(f"presigned URL valid for more than 7 days: {label} -> 400 AuthorizationQueryParametersError",
+                s == 400 and code == "AuthorizationQueryParametersError", f"got {s} {code}: {msg}")
+    st.unchanged("presigned longer than 7 days")
+
+    # ---- 100 Continue ----
+
+    for label, body in (("150 KiB body", BASE), ("empty body", b"")):
+        key = f"/{BUCKET}/continue-{len(body)}"
+        h = sig.sign("PUT", key, {"Expect": "100-continue", "Content-Length": str(len(body))},
+                     payload_hash=hashlib.sha256(body).hexdigest())
+        interim, status = expect_continue(ep, "PUT", key, h, body)
+        C.check(f"Expect: 100-continue, {label}: final 200", status == 200,
+                f"interim {interim}, final {status}")
+        if body:
+            C.check(f"Expect: 100-continue, {label}: 100 Continue before the body", interim == 100,
+                    f"interim {interim}")
+    st.refresh()  # the two controls above created objects
+    h = sig.sign("PUT", path, {"Expect": "100-continue", "Content-Length": str(len(EVIL))},
+                 payload_hash=hashlib.sha256(EVIL).hexdigest())
+    h["authorization"] = h["authorization"][:-1] + ("0" if h["authorization"][-1] != "0" else "1")
+    interim, status = expect_continue(ep, "PUT", path, h, EVIL)
+    C.check("Expect: 100-continue with a bad signature: 403 without asking for the body",
+            status == 403 and interim is None, f"interim {interim}, final {status}")
+    st.unchanged("100 Continue")
+
     # ---- clock skew (header signing) ----
 
     h = sig.sign("PUT", path, payload_hash=hashlib.sha256(BASE).hexdigest())
@@ -407,6 +439,25 @@ def run(srv, info):
         Bucket=BUCKET, LifecycleConfiguration={"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": ""},
                                                           "Expiration": {"Days": 1}}]}), 501, "NotImplemented")
     st.unchanged("NotImplemented")
+
+
+def expect_continue(endpoint, method, path, headers, body, timeout=10):
+    """Sends headers with Expect: 100-continue, waits (bounded) for an interim
+    100 response before sending the body. Returns (interim status or None, final
+    status)."""
+    u = urllib.parse.urlsplit(endpoint)
+    with socket.create_connection((u.hostname, u.port), timeout=timeout) as sock:
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        sock.sendall(head.encode())
+        f = sock.makefile("rb")
+        status = int(f.readline().split()[1])
+        while f.readline() not in (b"\r\n", b""):  # rest of this response's head
+            pass
+        if status != 100:
+            return None, status
+        sock.sendall(body)
+        final = int(f.readline().split()[1])
+        return 100, final
 
 
 def aws_chunked(sig, ep, path, st):

@@ -1,8 +1,12 @@
 //! Authentication: secrets come from the key table; anonymous requests are refused.
 //!
 //! The signature itself is checked by s3s. SigV4 carries its own date check there;
-//! for SigV2 header signatures, which s3s accepts whatever their date, the date is
-//! checked here against the same 15-minute window.
+//! what s3s leaves open is checked here, before any operation runs:
+//! - SigV2 header signatures, which s3s accepts whatever their date, are held to
+//!   the same 15-minute window;
+//! - a SigV4 presigned URL may not live longer than 7 days (`X-Amz-Expires`);
+//! - when the operator pins a region, a SigV4 signature scoped to another region
+//!   is refused.
 
 use std::time::{Duration, SystemTime};
 
@@ -28,30 +32,92 @@ impl S3Auth for KeyStore {
     }
 }
 
-/// Refuses unsigned requests. Per-bucket permissions are checked by each
+/// Refuses unsigned requests and the signatures s3s lets through that S3 refuses
+/// (see the module documentation). Per-bucket permissions are checked by each
 /// operation once its bucket is resolved.
-#[derive(Clone, Copy, Debug)]
-pub struct SignedOnly;
+#[derive(Clone, Debug, Default)]
+pub struct AccessRules {
+    /// The only region signatures may be scoped to, if pinned.
+    pub pinned_region: Option<String>,
+}
 
 #[async_trait::async_trait]
-impl S3Access for SignedOnly {
+impl S3Access for AccessRules {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         if cx.credentials().is_none() {
             return Err(s3_error!(AccessDenied, "Anonymous access is not allowed"));
         }
         let headers = cx.headers();
-        let sig_v2_header = headers
+        let authorization = headers
             .get(http::header::AUTHORIZATION)
-            .is_some_and(|v| v.as_bytes().starts_with(b"AWS "));
-        if sig_v2_header {
+            .and_then(|v| v.to_str().ok());
+        if authorization.is_some_and(|a| a.starts_with("AWS ")) {
             // x-amz-date takes precedence over Date when both are sent.
             let date = headers
                 .get("x-amz-date")
                 .or_else(|| headers.get(http::header::DATE));
             check_sig_v2_date(date.and_then(|v| v.to_str().ok()), SystemTime::now())?;
         }
+        let query = cx.uri().query().unwrap_or("");
+        check_presigned_expiry(query_param(query, "X-Amz-Expires").as_deref())?;
+        if let Some(pinned) = &self.pinned_region {
+            if let Some(region) = authorization.and_then(header_scope_region) {
+                if region != pinned {
+                    return Err(s3_error!(
+                        AuthorizationHeaderMalformed,
+                        "The authorization header is malformed; the region '{}' is wrong; expecting '{}'",
+                        region,
+                        pinned
+                    ));
+                }
+            }
+            if let Some(credential) = query_param(query, "X-Amz-Credential") {
+                let region = credential.split('/').nth(2).unwrap_or("");
+                if region != pinned {
+                    return Err(s3_error!(
+                        AuthorizationQueryParametersError,
+                        "Error parsing the X-Amz-Credential parameter; the region '{}' is wrong; expecting '{}'",
+                        region,
+                        pinned
+                    ));
+                }
+            }
+        }
         Ok(())
     }
+}
+
+/// Longest validity of a SigV4 presigned URL, as in S3.
+pub const PRESIGNED_EXPIRY_MAX_SECS: u64 = 7 * 24 * 3600;
+
+fn check_presigned_expiry(expires: Option<&str>) -> S3Result<()> {
+    match expires.map(str::parse::<u64>) {
+        None => Ok(()),
+        Some(Ok(secs)) if secs <= PRESIGNED_EXPIRY_MAX_SECS => Ok(()),
+        Some(_) => Err(s3_error!(
+            AuthorizationQueryParametersError,
+            "X-Amz-Expires must be less than a week (in seconds) that is; 604800 seconds"
+        )),
+    }
+}
+
+/// The decoded value of `name` in a query string.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            urlencoding::decode(v).map_or_else(|_| v.to_owned(), std::borrow::Cow::into_owned)
+        })
+    })
+}
+
+/// The region of a SigV4 `Authorization` header's credential scope.
+fn header_scope_region(authorization: &str) -> Option<&str> {
+    let rest = authorization.strip_prefix("AWS4-HMAC-SHA256")?;
+    let credential = rest
+        .split(',')
+        .find_map(|part| part.trim().strip_prefix("Credential="))?;
+    credential.split('/').nth(2)
 }
 
 /// Largest accepted difference between a request's date and the server's clock.
@@ -133,6 +199,33 @@ mod tests {
         assert!(check_sig_v2_date(Some("Fri, 15 Jan 2027 08:00:00 +0000"), now).is_ok());
         assert!(check_sig_v2_date(Some("Fri, 15 Jan 2027 09:00:00 +0100"), now).is_ok());
         assert!(check_sig_v2_date(Some("Fri, 15 Jan 2027 10:00:00 +0000"), now).is_err());
+    }
+
+    #[test]
+    fn presigned_urls_live_at_most_seven_days() {
+        assert!(check_presigned_expiry(None).is_ok());
+        assert!(check_presigned_expiry(Some("604800")).is_ok());
+        for bad in ["604801", "99999999999", "-1", "x"] {
+            let err = check_presigned_expiry(Some(bad)).expect_err(bad);
+            assert_eq!(
+                *err.code(),
+                s3s::S3ErrorCode::AuthorizationQueryParametersError
+            );
+        }
+    }
+
+    #[test]
+    fn scope_regions_are_read_from_headers_and_queries() {
+        let h = "AWS4-HMAC-SHA256 Credential=HK1/20261124/eu-west-3/s3/aws4_request, \
+                 SignedHeaders=host, Signature=00";
+        assert_eq!(header_scope_region(h), Some("eu-west-3"));
+        assert_eq!(header_scope_region("AWS HK1:sig"), None);
+        let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=HK1%2F20261124%2Fgarage%2Fs3%2Faws4_request";
+        assert_eq!(
+            query_param(q, "X-Amz-Credential").as_deref(),
+            Some("HK1/20261124/garage/s3/aws4_request")
+        );
+        assert_eq!(query_param(q, "X-Amz-Expires"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::access::{KeyStore, SignedOnly};
+use crate::access::{AccessRules, KeyStore};
 use crate::S3Frontend;
 
 /// Most client connections served at once; further ones wait in the backlog.
@@ -28,7 +28,8 @@ const READ_BUFFER_MAX: usize = 64 << 10;
 pub struct S3Settings {
     /// Region name returned to clients.
     pub region: String,
-    /// When set, bucket creation with another location constraint is refused.
+    /// When set, signatures scoped to another region and bucket creation with
+    /// another location constraint are refused.
     pub pinned_region: Option<String>,
     /// Domain for virtual-host-style requests (`bucket.<root_domain>`).
     pub root_domain: Option<String>,
@@ -50,9 +51,12 @@ pub fn build_service(
     settings: S3Settings,
 ) -> Result<S3Service, s3s::host::DomainError> {
     let root_domain = settings.root_domain.clone();
+    let access = AccessRules {
+        pinned_region: settings.pinned_region.clone(),
+    };
     let mut b = S3ServiceBuilder::new(S3Frontend::new(model.clone(), settings));
     b.set_auth(KeyStore(model));
-    b.set_access(SignedOnly);
+    b.set_access(access);
     if let Some(d) = root_domain {
         b.set_host(s3s::host::SingleDomain::new(&d)?);
     }

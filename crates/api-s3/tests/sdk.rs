@@ -427,3 +427,39 @@ async fn virtual_host_style_requests_reach_the_bucket() {
         .expect("list");
     assert_eq!(listed.contents().len(), 1);
 }
+
+#[tokio::test]
+async fn a_pinned_region_refuses_signatures_for_other_regions() {
+    // The test client signs for region "hangar".
+    let pinned = |region: &str| hangar_api_s3::S3Settings {
+        region: region.into(),
+        pinned_region: Some(region.into()),
+        ..Default::default()
+    };
+    let node = TestNode::start_with(pinned("hangar")).await.expect("node");
+    node.s3
+        .create_bucket()
+        .bucket("pinned-ok")
+        .send()
+        .await
+        .expect("the pinned region itself is accepted");
+
+    let node = TestNode::start_with(pinned("eu-west-3"))
+        .await
+        .expect("node");
+    let err = node
+        .s3
+        .create_bucket()
+        .bucket("pinned-no")
+        .send()
+        .await
+        .expect_err("another region is refused");
+    assert_eq!(code(&err), "AuthorizationHeaderMalformed");
+    let err = node
+        .s3
+        .list_buckets()
+        .send()
+        .await
+        .expect_err("another region is refused");
+    assert_eq!(code(&err), "AuthorizationHeaderMalformed");
+}
