@@ -75,6 +75,14 @@ def upload(s3, a):
         a.data = None
 
 
+def temp_files(data_dir):
+    """Paths of temporary block files (`<hash>.tmp<n>`) under the data directory."""
+    found = set()
+    for root, _dirs, files in os.walk(os.path.join(data_dir, "blocks")):
+        found.update(os.path.join(root, f) for f in files if ".tmp" in f)
+    return found
+
+
 def verify(srv, attempts, label):
     """Checks acknowledged and listed objects against what was sent. Returns problems found."""
     s3 = srv.client(max_pool_connections=4)
@@ -132,10 +140,13 @@ def main():
     rounds_done = 0
     restart_times = []
     kills_mid_upload = 0  # rounds whose kill cut at least one upload short
+    temps_left_by_kills = 0
     print(f"[crash] seed {SEED}, {ROUNDS} rounds, budget {BUDGET_S:.0f} s, binary {srv.bin}", flush=True)
     try:
         for rnd in range(ROUNDS + 1):
             # Start (the first time) or restart after the previous round's SIGKILL.
+            temps_before = temp_files(data_dir)
+            temps_left_by_kills += len(temps_before)
             ts = time.monotonic()
             try:
                 srv.start()
@@ -147,6 +158,14 @@ def main():
                 C.check(f"round {rnd}: server restarted after SIGKILL", True,
                         f"ready in {restart_times[-1]:.2f} s")
                 verify(srv, attempts, f"round {rnd}: after restart")
+                if temps_before:
+                    # The sweep after start removes what interrupted writes left.
+                    deadline = time.monotonic() + 15
+                    while temp_files(data_dir) & temps_before and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                    stale = temp_files(data_dir) & temps_before
+                    C.check(f"round {rnd}: {len(temps_before)} temporary files left by the kill are swept",
+                            not stale, f"{len(stale)} still there")
             if rnd == ROUNDS:
                 break
             if time.monotonic() - t0 > BUDGET_S:
@@ -210,6 +229,7 @@ def main():
           f"{sum(a.acked for a in attempts.values())}, by kind (acked/attempted): "
           + ", ".join(f"{k}: {v[0]}/{v[1]}" for k, v in sorted(by_kind.items(), key=lambda kv: kv[0]))
           + f"; kills with uploads in flight: {kills_mid_upload}/{rounds_done}"
+          + f"; temporary block files left by kills (then swept): {temps_left_by_kills}"
           + f"; restart time max {max(restart_times or [0]):.2f} s; elapsed {time.monotonic() - t0:.0f} s",
           flush=True)
     return C.summary()
