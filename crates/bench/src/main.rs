@@ -4,6 +4,7 @@
 //!   S3-compatible endpoint, printing throughput and latency percentiles.
 //! - `multipart`: one multipart upload of many parts, comparing the latency of
 //!   its first and last parts.
+//! - `layout`: time of the partition assignment for a random cluster.
 //! - `hash`: single-core MD5 / BLAKE3 / SHA-256 throughput on this machine.
 //! - `db-engines`: redb against fjall on small read-modify-write transactions and
 //!   ordered range scans, with and without fsync.
@@ -13,6 +14,7 @@
 
 mod db_engines;
 mod hash;
+mod layout;
 mod multipart;
 mod raw;
 mod s3;
@@ -34,6 +36,8 @@ enum Command {
     S3(s3::S3Args),
     /// One multipart upload of many parts, timed part by part.
     Multipart(multipart::MultipartArgs),
+    /// Time of the partition assignment for a random cluster.
+    Layout(layout::LayoutArgs),
     /// Single-core MD5, BLAKE3 and SHA-256 throughput.
     Hash(hash::HashArgs),
     /// redb vs fjall: read-modify-write transactions and range scans.
@@ -45,6 +49,7 @@ fn main() -> anyhow::Result<()> {
     match &cli.command {
         Command::S3(args) => s3::run(args),
         Command::Multipart(args) => multipart::run(args),
+        Command::Layout(args) => layout::run(args),
         Command::Hash(args) => hash::run(args),
         Command::DbEngines(args) => db_engines::run(args),
     }

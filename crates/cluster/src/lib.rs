@@ -15,6 +15,8 @@
 //! assert_eq!(ReplicationParams::new(1).write_quorum(), 1);
 //! ```
 
+pub mod assignment;
+
 use std::fmt;
 
 use hangar_util::Hash;

@@ -50,7 +50,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "hangar-api-s3",
             ][..],
         ),
-        ("hangar-bench", &[][..]),
+        ("hangar-bench", &["hangar-util", "hangar-cluster"][..]),
     ])
 }
 
