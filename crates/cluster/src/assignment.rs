@@ -20,8 +20,10 @@
 //! in the input does not matter), so applying the same change twice gives the same
 //! assignment.
 //!
-//! Not done yet: among optimal assignments, preferring the one that moves the least
-//! data from the previous layout.
+//! [`reassign`] starts from a previous assignment: a first maximum flow uses only
+//! the placements it had (as many replicas as possible stay), a second one adds
+//! every other placement. A small change then moves little data; the movement is
+//! not proven minimal.
 
 mod flow;
 
@@ -104,6 +106,18 @@ pub fn assign(
     replication_factor: usize,
     zone_redundancy: ZoneRedundancy,
 ) -> Result<Assignment, AssignError> {
+    reassign(nodes, replication_factor, zone_redundancy, None)
+}
+
+/// Like [`assign`], keeping partitions where `previous` had them when it can
+/// (see the module documentation). The usable capacity is still the largest
+/// possible; the data moved is small but not proven minimal.
+pub fn reassign(
+    nodes: &[StorageNode],
+    replication_factor: usize,
+    zone_redundancy: ZoneRedundancy,
+    previous: Option<&Assignment>,
+) -> Result<Assignment, AssignError> {
     let rf = replication_factor;
     if rf == 0 {
         return Err(AssignError::NoReplication);
@@ -136,6 +150,7 @@ pub fn assign(
         zones: &zones,
         rf,
         zr,
+        previous: previous.map(|a| a.partitions.as_slice()),
     };
     // The largest feasible size lies in [1, total / (partitions × rf)].
     let total: u64 = nodes.iter().map(|n| n.capacity).sum();
@@ -164,6 +179,8 @@ struct Problem<'a> {
     zones: &'a [&'a str],
     rf: usize,
     zr: usize,
+    /// Holders of each partition in the previous assignment, tried first.
+    previous: Option<&'a [Vec<NodeId>]>,
 }
 
 impl Problem<'_> {
@@ -189,7 +206,11 @@ impl Problem<'_> {
                     .expect("every node's zone is listed")
             })
             .collect();
-        let mut placement_edges = Vec::with_capacity(p_count * self.nodes.len());
+        let held = |p: usize, n: usize| {
+            self.previous
+                .and_then(|prev| prev.get(p))
+                .is_some_and(|holders| holders.contains(&self.nodes[n].id))
+        };
         for p in 0..p_count {
             g.add_edge(source, up(p), self.zr as u64);
             g.add_edge(source, down(p), (self.rf - self.zr) as u64);
@@ -197,15 +218,28 @@ impl Problem<'_> {
                 g.add_edge(up(p), pz(p, z), 1);
                 g.add_edge(down(p), pz(p, z), (self.rf - self.zr) as u64);
             }
-            for (n, &z) in zone_of.iter().enumerate() {
-                placement_edges.push((p, n, g.add_edge(pz(p, z), node_v(n), 1)));
-            }
         }
         for (n, node) in self.nodes.iter().enumerate() {
             let replicas = (node.capacity / size).min(p_count as u64);
             g.add_edge(node_v(n), sink, replicas);
         }
-        if g.max_flow(source, sink) < (p_count * self.rf) as u64 {
+        // First only the placements the previous assignment had: as many
+        // replicas as possible stay where they are. Then every placement: the
+        // shortest augmenting paths, tried first, put the rest where there is
+        // room, and seldom displace a replica that could stay.
+        let mut placement_edges = Vec::with_capacity(p_count * self.nodes.len());
+        let mut flow = 0;
+        for keep in [true, false] {
+            for p in 0..p_count {
+                for (n, &z) in zone_of.iter().enumerate() {
+                    if held(p, n) == keep {
+                        placement_edges.push((p, n, g.add_edge(pz(p, z), node_v(n), 1)));
+                    }
+                }
+            }
+            flow += g.max_flow(source, sink);
+        }
+        if flow < (p_count * self.rf) as u64 {
             return None;
         }
         let mut partitions: Vec<Vec<NodeId>> =
@@ -215,6 +249,9 @@ impl Problem<'_> {
                 debug_assert_eq!(g.head(e), node_v(n));
                 partitions[p].push(self.nodes[n].id);
             }
+        }
+        for p in &mut partitions {
+            p.sort_unstable();
         }
         Some(partitions)
     }

@@ -141,7 +141,7 @@ proptest! {
         let mut zones: Vec<&str> = sorted.iter().map(|n| n.zone.as_str()).collect();
         zones.sort_unstable();
         zones.dedup();
-        let problem = Problem { nodes: &sorted, zones: &zones, rf, zr };
+        let problem = Problem { nodes: &sorted, zones: &zones, rf, zr, previous: None };
         prop_assert!(problem.solve(a.partition_size + 1).is_none());
         // Input order does not matter.
         let mut reversed = nodes.clone();
@@ -157,4 +157,60 @@ proptest! {
         zones.dedup();
         check_valid(&nodes, rf, rf.min(zones.len()), &a);
     }
+}
+
+/// Replicas placed on a node that did not hold them before.
+fn moved(before: &Assignment, after: &Assignment) -> usize {
+    before
+        .partitions
+        .iter()
+        .zip(&after.partitions)
+        .map(|(b, a)| a.iter().filter(|n| !b.contains(n)).count())
+        .sum()
+}
+
+#[test]
+fn adding_a_node_moves_little_more_than_the_new_node_must_receive() {
+    let mut rng_caps = [
+        7u64, 3, 9, 4, 4, 12, 6, 8, 5, 10, 3, 7, 9, 2, 6, 11, 5, 8, 4, 6,
+    ];
+    rng_caps.rotate_left(3);
+    let nodes: Vec<_> = rng_caps
+        .iter()
+        .enumerate()
+        .map(|(i, c)| node(i as u8, &format!("z{}", i % 3), c * GB))
+        .collect();
+    let before = assign(&nodes, 3, ZoneRedundancy::Maximum).expect("assign");
+    let mut grown = nodes.clone();
+    grown.push(node(100, "z1", 8 * GB));
+    let after = reassign(&grown, 3, ZoneRedundancy::Maximum, Some(&before)).expect("reassign");
+    check_valid(&grown, 3, 3, &after);
+    assert!(after.usable_capacity() >= before.usable_capacity());
+    // Every replica a node holds beyond its previous load had to move to it.
+    let lower_bound: usize = grown
+        .iter()
+        .map(|n| after.load(&n.id).saturating_sub(before.load(&n.id)))
+        .sum();
+    let with_history = moved(&before, &after);
+    let from_scratch = moved(
+        &before,
+        &assign(&grown, 3, ZoneRedundancy::Maximum).expect("assign"),
+    );
+    eprintln!(
+        "moved {with_history} replicas; lower bound {lower_bound}; from scratch {from_scratch}"
+    );
+    assert!(
+        with_history * 10 <= lower_bound * 11,
+        "moved {with_history} replicas, at least {lower_bound} needed (from scratch: {from_scratch})"
+    );
+}
+
+#[test]
+fn reassigning_an_unchanged_cluster_moves_nothing() {
+    let nodes: Vec<_> = (0..9u8)
+        .map(|i| node(i, &format!("z{}", i % 3), u64::from(i % 4 + 1) * GB))
+        .collect();
+    let before = assign(&nodes, 3, ZoneRedundancy::Maximum).expect("assign");
+    let after = reassign(&nodes, 3, ZoneRedundancy::Maximum, Some(&before)).expect("reassign");
+    assert_eq!(moved(&before, &after), 0);
 }
