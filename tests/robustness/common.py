@@ -150,6 +150,13 @@ class Server:
         except OSError:
             return []
 
+    def stop_and_check(self, checks, when=""):
+        """Stops the server (SIGTERM) and records that it exited cleanly and that
+        its log reports no panic."""
+        checks.check(f"server stops cleanly on SIGTERM{when}", self.stop())
+        panics = self.log_panics()
+        checks.check("no panic in server.log", not panics, "; ".join(panics[:3]))
+
     def cleanup(self):
         if self.proc is not None:
             self.kill()

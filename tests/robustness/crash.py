@@ -205,9 +205,7 @@ def main():
                   flush=True)
             rounds_done += 1
 
-        C.check("server stops cleanly on SIGTERM at the end", srv.stop())
-        panics = srv.log_panics()
-        C.check("no panic in server.log", not panics, "; ".join(panics[:3]))
+        srv.stop_and_check(C, " at the end")
     finally:
         srv.cleanup()
         if os.environ.get("HANGAR_KEEP_TMP") != "1":

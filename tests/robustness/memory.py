@@ -250,9 +250,7 @@ def main():
             result["4GiB"]["rss_before_bytes"] = before
         result["total_seconds"] = round(time.monotonic() - t_start, 1)
 
-        C.check("server stops cleanly on SIGTERM", srv.stop())
-        panics = srv.log_panics()
-        C.check("no panic in server.log", not panics, "; ".join(panics[:3]))
+        srv.stop_and_check(C)
     except Exception:
         print(srv.log_tail(), file=sys.stderr)
         raise

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 
-use crate::s3::{make_client, sdk_err};
+use crate::s3::{sdk_err, Target};
 use crate::stats::{round3, sort_samples, Latency};
 
 /// Parts at each end of the upload whose latencies are compared.
@@ -27,21 +27,9 @@ const WINDOW: usize = 100;
 /// Options of the `multipart` subcommand.
 #[derive(Debug, clap::Args)]
 pub struct MultipartArgs {
-    /// S3 endpoint, e.g. http://127.0.0.1:3900.
-    #[arg(long)]
-    pub endpoint: String,
-    /// Access key id.
-    #[arg(long)]
-    pub access_key: String,
-    /// Secret access key.
-    #[arg(long)]
-    pub secret_key: String,
-    /// Region used for signing.
-    #[arg(long, default_value = "hangar")]
-    pub region: String,
-    /// Bucket (must exist).
-    #[arg(long)]
-    pub bucket: String,
+    /// Where to send requests.
+    #[command(flatten)]
+    pub target: Target,
     /// Number of parts (at most 10,000, as in S3).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub parts: u64,
@@ -78,12 +66,7 @@ pub fn run(args: &MultipartArgs) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: &MultipartArgs) -> anyhow::Result<()> {
-    let client = make_client(
-        &args.endpoint,
-        &args.access_key,
-        &args.secret_key,
-        &args.region,
-    );
+    let client = args.target.sdk_client();
     let mut body = vec![0u8; usize::try_from(args.part_size).context("part size")?];
     rand::rngs::StdRng::from_entropy().fill_bytes(&mut body);
     let body = Bytes::from(body);
@@ -96,7 +79,7 @@ async fn run_async(args: &MultipartArgs) -> anyhow::Result<()> {
     );
     let created = client
         .create_multipart_upload()
-        .bucket(&args.bucket)
+        .bucket(&args.target.bucket)
         .key(&key)
         .send()
         .await
@@ -107,7 +90,7 @@ async fn run_async(args: &MultipartArgs) -> anyhow::Result<()> {
         // Best effort: the error that matters is the one returned.
         let _ = client
             .abort_multipart_upload()
-            .bucket(&args.bucket)
+            .bucket(&args.target.bucket)
             .key(&key)
             .upload_id(&upload_id)
             .send()
@@ -116,7 +99,7 @@ async fn run_async(args: &MultipartArgs) -> anyhow::Result<()> {
     let report = outcome?;
     client
         .delete_object()
-        .bucket(&args.bucket)
+        .bucket(&args.target.bucket)
         .key(&key)
         .send()
         .await
@@ -142,7 +125,7 @@ async fn upload_and_complete(
                 let t = Instant::now();
                 let out = client
                     .upload_part()
-                    .bucket(&args.bucket)
+                    .bucket(&args.target.bucket)
                     .key(key)
                     .upload_id(upload_id)
                     .part_number(n)
@@ -167,7 +150,7 @@ async fn upload_and_complete(
     let tc = Instant::now();
     client
         .complete_multipart_upload()
-        .bucket(&args.bucket)
+        .bucket(&args.target.bucket)
         .key(key)
         .upload_id(upload_id)
         .multipart_upload(
@@ -182,7 +165,7 @@ async fn upload_and_complete(
     let total_s = t0.elapsed().as_secs_f64();
     let head = client
         .head_object()
-        .bucket(&args.bucket)
+        .bucket(&args.target.bucket)
         .key(key)
         .send()
         .await

@@ -79,9 +79,9 @@ pub enum Payload {
     Unsigned,
 }
 
-/// Options of the `s3` subcommand.
+/// The endpoint, credentials and bucket a load is sent to.
 #[derive(Debug, clap::Args)]
-pub struct S3Args {
+pub struct Target {
     /// S3 endpoint, e.g. http://127.0.0.1:3900.
     #[arg(long)]
     pub endpoint: String,
@@ -97,6 +97,36 @@ pub struct S3Args {
     /// Bucket (must exist).
     #[arg(long)]
     pub bucket: String,
+}
+
+impl Target {
+    /// An SDK client for this target.
+    pub(crate) fn sdk_client(&self) -> Client {
+        make_client(
+            &self.endpoint,
+            &self.access_key,
+            &self.secret_key,
+            &self.region,
+        )
+    }
+
+    /// A lean client for this target.
+    pub(crate) fn raw_client(&self) -> RawClient {
+        RawClient::new(
+            &self.endpoint,
+            &self.access_key,
+            &self.secret_key,
+            &self.region,
+        )
+    }
+}
+
+/// Options of the `s3` subcommand.
+#[derive(Debug, clap::Args)]
+pub struct S3Args {
+    /// Where to send requests.
+    #[command(flatten)]
+    pub target: Target,
     /// Operation to run.
     #[arg(long, value_enum)]
     pub op: Op,
@@ -184,12 +214,7 @@ pub fn run(args: &S3Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: &S3Args) -> anyhow::Result<()> {
-    let client = make_client(
-        &args.endpoint,
-        &args.access_key,
-        &args.secret_key,
-        &args.region,
-    );
+    let client = args.target.sdk_client();
     let size = usize::try_from(args.size).context("object size")?;
     let mut body = vec![0u8; size];
     rand::rngs::StdRng::from_entropy().fill_bytes(&mut body);
@@ -210,29 +235,38 @@ async fn run_async(args: &S3Args) -> anyhow::Result<()> {
         Op::Put => Vec::new(),
         Op::Get | Op::List => {
             let keys = numbered_keys(&prefix, args.op, args.keys);
-            ensure_objects(&client, &args.bucket, &keys, &body, concurrency, true).await?;
+            ensure_objects(
+                &client,
+                &args.target.bucket,
+                &keys,
+                &body,
+                concurrency,
+                true,
+            )
+            .await?;
             keys
         }
         Op::Delete => {
             let keys = numbered_keys(&prefix, args.op, args.keys);
-            ensure_objects(&client, &args.bucket, &keys, &body, concurrency, false).await?;
+            ensure_objects(
+                &client,
+                &args.target.bucket,
+                &keys,
+                &body,
+                concurrency,
+                false,
+            )
+            .await?;
             keys
         }
     };
 
     let start = Instant::now();
-    let raw = (args.client == ClientKind::Raw).then(|| {
-        RawClient::new(
-            &args.endpoint,
-            &args.access_key,
-            &args.secret_key,
-            &args.region,
-        )
-    });
+    let raw = (args.client == ClientKind::Raw).then(|| args.target.raw_client());
     let shared = Arc::new(Shared {
         client,
         raw,
-        bucket: args.bucket.clone(),
+        bucket: args.target.bucket.clone(),
         prefix: prefix.clone(),
         op: args.op,
         size: args.size,
