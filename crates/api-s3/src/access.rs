@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use hangar_model::ObjectService;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::{s3_error, S3Result};
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
 
 /// Looks up secrets of access keys in the model.
 #[derive(Clone, Debug)]
@@ -61,30 +61,30 @@ impl S3Access for AccessRules {
         let query = cx.uri().query().unwrap_or("");
         check_presigned_expiry(query_param(query, "X-Amz-Expires").as_deref())?;
         if let Some(pinned) = &self.pinned_region {
-            if let Some(region) = authorization.and_then(header_scope_region) {
-                if region != pinned {
-                    return Err(s3_error!(
-                        AuthorizationHeaderMalformed,
-                        "The authorization header is malformed; the region '{}' is wrong; expecting '{}'",
-                        region,
-                        pinned
-                    ));
-                }
-            }
-            if let Some(credential) = query_param(query, "X-Amz-Credential") {
-                let region = credential.split('/').nth(2).unwrap_or("");
-                if region != pinned {
-                    return Err(s3_error!(
-                        AuthorizationQueryParametersError,
-                        "Error parsing the X-Amz-Credential parameter; the region '{}' is wrong; expecting '{}'",
-                        region,
-                        pinned
-                    ));
-                }
-            }
+            check_pinned_region(pinned, authorization, query)?;
         }
         Ok(())
     }
+}
+
+/// Refuses a SigV4 signature (header or presigned URL) scoped to a region other
+/// than `pinned`.
+fn check_pinned_region(pinned: &str, authorization: Option<&str>, query: &str) -> S3Result<()> {
+    let (region, code) = if let Some(region) = authorization.and_then(header_scope_region) {
+        (region.to_owned(), S3ErrorCode::AuthorizationHeaderMalformed)
+    } else if let Some(credential) = query_param(query, "X-Amz-Credential") {
+        let region = credential.split('/').nth(2).unwrap_or("").to_owned();
+        (region, S3ErrorCode::AuthorizationQueryParametersError)
+    } else {
+        return Ok(());
+    };
+    if region == pinned {
+        return Ok(());
+    }
+    Err(S3Error::with_message(
+        code,
+        format!("the region '{region}' is wrong; expecting '{pinned}'"),
+    ))
 }
 
 /// Longest validity of a SigV4 presigned URL, as in S3.
@@ -125,13 +125,7 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// Checks the HTTP date of a SigV2 header-signed request against `now`.
 fn check_sig_v2_date(date: Option<&str>, now: SystemTime) -> S3Result<()> {
-    let Some(date) = date else {
-        return Err(s3_error!(
-            AccessDenied,
-            "AWS authentication requires a valid Date or x-amz-date header"
-        ));
-    };
-    let Some(signed_at) = parse_date(date) else {
+    let Some(signed_at) = date.and_then(parse_date) else {
         return Err(s3_error!(
             AccessDenied,
             "AWS authentication requires a valid Date or x-amz-date header"
