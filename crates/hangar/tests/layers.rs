@@ -9,7 +9,8 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("hangar-util", &[][..]),
         ("hangar-db", &[][..]),
-        ("hangar-cluster", &["hangar-util"][..]),
+        ("hangar-net", &["hangar-util"][..]),
+        ("hangar-cluster", &["hangar-util", "hangar-net"][..]),
         (
             "hangar-table",
             &["hangar-util", "hangar-db", "hangar-cluster"][..],
@@ -32,6 +33,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             &[
                 "hangar-util",
                 "hangar-db",
+                "hangar-net",
                 "hangar-cluster",
                 "hangar-block",
                 "hangar-model",
@@ -50,7 +52,10 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "hangar-api-s3",
             ][..],
         ),
-        ("hangar-bench", &["hangar-util", "hangar-cluster"][..]),
+        (
+            "hangar-bench",
+            &["hangar-util", "hangar-net", "hangar-cluster"][..],
+        ),
     ])
 }
 

@@ -43,6 +43,47 @@ impl fmt::Debug for Hash {
     }
 }
 
+/// A node's identity: the BLAKE3 hash of its long-term public key.
+///
+/// Shown as its first 16 hex characters; [`NodeId::to_hex`] gives all 64.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
+impl NodeId {
+    /// The node id of the holder of `public_key`.
+    pub fn from_public_key(public_key: &[u8]) -> Self {
+        NodeId(*blake3::hash(public_key).as_bytes())
+    }
+
+    /// Parses the full 64-character hex form.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let v = hex::decode(s).ok()?;
+        Some(NodeId(v.try_into().ok()?))
+    }
+
+    /// The full 64-character hex form.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The id as bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(&self.0[..8]))
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({self})")
+    }
+}
+
 /// A random 16-byte identifier (buckets, object versions, uploads).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Uuid(#[serde(with = "serde_bytes")] pub [u8; 16]);

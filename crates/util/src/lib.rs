@@ -1,4 +1,4 @@
-//! Foundations shared by every Hangar layer: identifiers ([`Uuid`], [`Hash`]),
+//! Foundations shared by every Hangar layer: identifiers ([`Uuid`], [`Hash`], [`NodeId`]),
 //! the hybrid logical [`clock::Clock`], CRDT primitives ([`crdt`]) and the versioned
 //! binary [`encoding`] used for everything stored on disk.
 //!
@@ -19,4 +19,4 @@ pub mod crdt;
 pub mod encoding;
 mod ids;
 
-pub use ids::{Hash, Uuid};
+pub use ids::{Hash, NodeId, Uuid};

@@ -1,0 +1,506 @@
+//! Transport and RPC tests, over QUIC on loopback and over the in-memory network.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use hangar_util::clock::{Clock, ManualWallClock};
+use serde::{Deserialize, Serialize};
+
+use crate::memory::{Link, LinkState, MemoryNetwork};
+use crate::quic::{QuicConfig, QuicTransport};
+use crate::*;
+
+#[derive(Serialize, Deserialize)]
+struct Echo(String);
+impl Message for Echo {
+    const ENDPOINT: &'static str = "test/echo";
+    const PRIORITY: Priority = Priority::Control;
+    type Response = String;
+}
+
+/// Returns the SHA of the request body and a body of `reply_len` bytes.
+#[derive(Serialize, Deserialize)]
+struct Upload {
+    reply_len: usize,
+}
+impl Message for Upload {
+    const ENDPOINT: &'static str = "test/upload";
+    const PRIORITY: Priority = Priority::Data;
+    type Response = (u64, [u8; 32]);
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn quic_node(secret: &RpcSecret) -> (NodeKey, Arc<Rpc>) {
+    let key = NodeKey::generate().expect("key");
+    let mut config = QuicConfig::new(loopback());
+    config.handshake_timeout = Duration::from_secs(2);
+    let transport = QuicTransport::bind(&key, secret, &config).expect("bind");
+    let rpc = Rpc::new(transport, Clock::system());
+    register_handlers(&rpc);
+    (key, rpc)
+}
+
+fn register_handlers(rpc: &Rpc) {
+    rpc.register(|_from, Echo(s): Echo| async move { Ok(s) });
+    rpc.register_streaming(
+        |_from, req: Upload, body: Option<IncomingBody>| async move {
+            let mut hasher = blake3::Hasher::new();
+            let mut len = 0u64;
+            if let Some(mut body) = body {
+                while let Some(chunk) = body.chunk().await.map_err(|e| e.to_string())? {
+                    len += chunk.len() as u64;
+                    hasher.update(&chunk);
+                }
+            }
+            let reply = pattern(req.reply_len);
+            Ok(Reply::with_body(
+                (len, *hasher.finalize().as_bytes()),
+                body_from_chunks(reply.chunks(100_000).map(Bytes::copy_from_slice).collect()),
+            ))
+        },
+    );
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+#[tokio::test]
+async fn quic_call_and_bodies_both_ways() {
+    let secret = RpcSecret::generate();
+    let (_ka, a) = quic_node(&secret);
+    let (kb, b) = quic_node(&secret);
+    a.connect(b.local_addr(), kb.id()).await.expect("connect");
+    assert_eq!(
+        a.call(kb.id(), &Echo("hello".into())).await.expect("call"),
+        "hello"
+    );
+    wait_until("b sees a", || b.is_connected(a.local_id())).await;
+
+    // 8 MiB up, 3 MiB down, on one stream.
+    let up = pattern(8 << 20);
+    let body = body_from_chunks(up.chunks(300_000).map(Bytes::copy_from_slice).collect());
+    let (resp, down) = a
+        .call_with(
+            kb.id(),
+            &Upload { reply_len: 3 << 20 },
+            CallOptions::default(),
+            Some(body),
+        )
+        .await
+        .expect("upload");
+    assert_eq!(resp, (up.len() as u64, *blake3::hash(&up).as_bytes()));
+    let down = down
+        .expect("reply body")
+        .collect(16 << 20)
+        .await
+        .expect("read");
+    assert_eq!(down, pattern(3 << 20));
+
+    // A call to ourselves runs locally.
+    assert_eq!(
+        a.call(a.local_id(), &Echo("me".into()))
+            .await
+            .expect("local"),
+        "me"
+    );
+    // An endpoint the peer does not serve.
+    #[derive(Serialize, Deserialize)]
+    struct Unknown;
+    impl Message for Unknown {
+        const ENDPOINT: &'static str = "test/unknown";
+        const PRIORITY: Priority = Priority::Control;
+        type Response = ();
+    }
+    assert!(matches!(
+        a.call(kb.id(), &Unknown).await,
+        Err(Error::NoHandler(_))
+    ));
+}
+
+#[tokio::test]
+async fn wrong_secret_cannot_connect_either_way() {
+    let (ka, a) = quic_node(&RpcSecret::generate());
+    let (kb, b) = quic_node(&RpcSecret::generate());
+    let err = a
+        .connect(b.local_addr(), kb.id())
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(err, Error::Connect { .. } | Error::Handshake(_)),
+        "{err}"
+    );
+    let err = b
+        .connect(a.local_addr(), ka.id())
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(err, Error::Connect { .. } | Error::Handshake(_)),
+        "{err}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(a.connected_peers().is_empty());
+    assert!(b.connected_peers().is_empty());
+}
+
+#[tokio::test]
+async fn dialling_an_unexpected_node_id_fails() {
+    let secret = RpcSecret::generate();
+    let (_ka, a) = quic_node(&secret);
+    let (_kb, b) = quic_node(&secret);
+    let someone_else = NodeKey::generate().expect("key").id();
+    let err = a
+        .connect(b.local_addr(), someone_else)
+        .await
+        .expect_err("must fail");
+    assert!(matches!(err, Error::Handshake(_)), "{err}");
+    assert!(!a.is_connected(someone_else));
+}
+
+/// A client that presents another node's certificate without its private key.
+#[derive(Debug)]
+struct StolenCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for StolenCertificate {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn impersonating_another_node_fails() {
+    let secret = RpcSecret::generate();
+    let (victim, _v) = quic_node(&secret);
+    let (kb, b) = quic_node(&secret);
+    let attacker = NodeKey::generate().expect("key");
+    let provider = rustls::crypto::ring::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(attacker.private_key())
+        .expect("key");
+    let certified = rustls::sign::CertifiedKey::new(vec![victim.certificate()], signing);
+    let mut tls = crate::tls::client_config(&attacker, &secret).expect("config");
+    tls.client_auth_cert_resolver = Arc::new(StolenCertificate(Arc::new(certified)));
+    let client_crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic");
+    let mut endpoint = quinn::Endpoint::client(loopback()).expect("client");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(client_crypto)));
+    let result = async {
+        let conn = endpoint
+            .connect(b.local_addr(), "hangar")
+            .ok()?
+            .await
+            .ok()?;
+        // Even if the TLS layer let it through, the node must not accept it.
+        let (mut s, _r) = conn.open_bi().await.ok()?;
+        s.write_all(&[0u8; 40]).await.ok()?;
+        conn.closed().await;
+        Some(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), result).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!b.is_connected(victim.id()), "impersonator admitted");
+    assert!(b.connected_peers().is_empty());
+    let _ = kb;
+}
+
+#[tokio::test]
+async fn garbage_and_stalled_handshakes_do_not_block_the_listener() {
+    let secret = RpcSecret::generate();
+    let (kb, b) = quic_node(&secret);
+    // Garbage datagrams, empty and large.
+    let sock = UdpSocket::bind(loopback()).expect("udp");
+    for len in [0usize, 1, 7, 100, 1200, 1500] {
+        let junk: Vec<u8> = (0..len).map(|_| rand::random()).collect();
+        sock.send_to(&junk, b.local_addr()).expect("send");
+    }
+    // Truncated handshakes: TLS completes but no secret proof ever comes. More
+    // of them than... a few, held open.
+    let stalled = NodeKey::generate().expect("key");
+    let tls = crate::tls::client_config(&stalled, &secret).expect("config");
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic");
+    let mut endpoint = quinn::Endpoint::client(loopback()).expect("client");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let conn = endpoint
+            .connect(b.local_addr(), "hangar")
+            .expect("connect")
+            .await
+            .expect("TLS completes");
+        held.push(conn);
+    }
+    // A real node still gets in at once.
+    let (_ka, a) = quic_node(&secret);
+    tokio::time::timeout(Duration::from_secs(1), a.connect(b.local_addr(), kb.id()))
+        .await
+        .expect("not stalled")
+        .expect("connects");
+    assert_eq!(
+        a.call(kb.id(), &Echo("ok".into())).await.expect("call"),
+        "ok"
+    );
+    // The stalled ones are dropped at the handshake deadline and never admitted.
+    for conn in &held {
+        tokio::time::timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .expect("closed by the deadline");
+    }
+    assert!(!b.is_connected(stalled.id()));
+}
+
+#[tokio::test]
+async fn simultaneous_dials_settle_on_one_connection() {
+    let secret = RpcSecret::generate();
+    let (ka, a) = quic_node(&secret);
+    let (kb, b) = quic_node(&secret);
+    let (ra, rb) = tokio::join!(
+        a.connect(b.local_addr(), kb.id()),
+        b.connect(a.local_addr(), ka.id())
+    );
+    ra.expect("a dials");
+    rb.expect("b dials");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..10 {
+        assert_eq!(a.call(kb.id(), &Echo("x".into())).await.expect("a→b"), "x");
+        assert_eq!(b.call(ka.id(), &Echo("y".into())).await.expect("b→a"), "y");
+    }
+    assert_eq!(a.connected_peers().len(), 1);
+    assert_eq!(b.connected_peers().len(), 1);
+}
+
+#[tokio::test]
+async fn restarted_peer_replaces_its_old_connection() {
+    let secret = RpcSecret::generate();
+    let (ka, a) = quic_node(&secret);
+    let dir = tempfile::tempdir().expect("dir");
+    let kb = NodeKey::load_or_create(dir.path()).expect("key");
+    let start_b = || {
+        let t = QuicTransport::bind(&kb, &secret, &QuicConfig::new(loopback())).expect("bind");
+        let rpc = Rpc::new(t, Clock::system());
+        register_handlers(&rpc);
+        rpc
+    };
+    let b1 = start_b();
+    b1.connect(a.local_addr(), ka.id()).await.expect("connect");
+    wait_until("a sees b", || a.is_connected(kb.id())).await;
+    // b "crashes": its socket vanishes without closing the connection.
+    drop(b1);
+    let b2 = start_b();
+    b2.connect(a.local_addr(), ka.id())
+        .await
+        .expect("reconnect");
+    assert_eq!(
+        b2.call(ka.id(), &Echo("back".into())).await.expect("b→a"),
+        "back"
+    );
+    // a uses the new connection at once, without waiting for the old one to time out.
+    tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Ok(r) = a
+                .call_with(
+                    kb.id(),
+                    &Echo("hi".into()),
+                    CallOptions {
+                        timeout: Duration::from_millis(300),
+                        ..Default::default()
+                    },
+                    None,
+                )
+                .await
+            {
+                break r;
+            }
+        }
+    })
+    .await
+    .expect("a reaches the restarted b");
+}
+
+#[tokio::test]
+async fn clock_follows_peers() {
+    let net = MemoryNetwork::new();
+    let secret = RpcSecret::generate();
+    let (ka, kb) = (
+        NodeKey::generate().expect("key"),
+        NodeKey::generate().expect("key"),
+    );
+    let wall = Clock::system().wall_msec();
+    let ahead = Clock::new(Arc::new(ManualWallClock::new(wall + 60_000)));
+    let a = Rpc::new(net.transport(ka.id(), &secret), ahead.clone());
+    let b = Rpc::new(net.transport(kb.id(), &secret), Clock::system());
+    register_handlers(&b);
+    a.connect(b.local_addr(), kb.id()).await.expect("connect");
+    a.call(kb.id(), &Echo(String::new())).await.expect("call");
+    // b saw a's clock, a minute ahead of its own wall clock.
+    assert!(b.clock().now() > wall + 60_000);
+
+    // A clock more than an hour ahead is not followed.
+    let far = Clock::new(Arc::new(ManualWallClock::new(wall + 7_200_000)));
+    let kc = NodeKey::generate().expect("key");
+    let c = Rpc::new(net.transport(kc.id(), &secret), far);
+    c.connect(b.local_addr(), kb.id()).await.expect("connect");
+    c.call(kb.id(), &Echo(String::new())).await.expect("call");
+    assert!(b.clock().now() < wall + 3_600_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_links_have_latency_silence_and_partitions() {
+    let net = MemoryNetwork::new();
+    let secret = RpcSecret::generate();
+    let (ka, kb) = (
+        NodeKey::generate().expect("key"),
+        NodeKey::generate().expect("key"),
+    );
+    let a = Rpc::new(net.transport(ka.id(), &secret), Clock::system());
+    let b = Rpc::new(net.transport(kb.id(), &secret), Clock::system());
+    register_handlers(&b);
+    net.set_link(
+        ka.id(),
+        kb.id(),
+        Link::with_latency(Duration::from_millis(25)),
+    );
+    a.connect(b.local_addr(), kb.id()).await.expect("connect");
+    let start = tokio::time::Instant::now();
+    a.call(kb.id(), &Echo("x".into())).await.expect("call");
+    let rtt = start.elapsed();
+    assert!(
+        rtt >= Duration::from_millis(50) && rtt < Duration::from_millis(60),
+        "{rtt:?}"
+    );
+
+    // Silent: the call gets no answer, the connection stays.
+    net.set_link(
+        ka.id(),
+        kb.id(),
+        Link {
+            state: LinkState::Silent,
+            ..Link::with_latency(Duration::from_millis(25))
+        },
+    );
+    let opts = CallOptions {
+        timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let r = a.call_with(kb.id(), &Echo("x".into()), opts, None).await;
+    assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
+    assert!(a.is_connected(kb.id()));
+
+    // Down: the connection closes, both sides notice, reconnecting fails.
+    let mut events = a.subscribe();
+    net.set_link(
+        ka.id(),
+        kb.id(),
+        Link {
+            state: LinkState::Down,
+            ..Link::default()
+        },
+    );
+    let ev = tokio::time::timeout(Duration::from_secs(1), events.recv())
+        .await
+        .expect("event")
+        .expect("recv");
+    assert_eq!(ev, PeerEvent::Disconnected { id: kb.id() });
+    assert!(a.connect(b.local_addr(), kb.id()).await.is_err());
+
+    // Healed.
+    net.set_link(ka.id(), kb.id(), Link::default());
+    a.connect(b.local_addr(), kb.id()).await.expect("reconnect");
+    assert_eq!(a.call(kb.id(), &Echo("z".into())).await.expect("call"), "z");
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_loss_delays_only_the_stream_that_lost_data() {
+    let net = MemoryNetwork::new();
+    let secret = RpcSecret::generate();
+    let (ka, kb) = (
+        NodeKey::generate().expect("key"),
+        NodeKey::generate().expect("key"),
+    );
+    let a = Rpc::new(net.transport(ka.id(), &secret), Clock::system());
+    let b = Rpc::new(net.transport(kb.id(), &secret), Clock::system());
+    register_handlers(&b);
+    net.set_link(
+        ka.id(),
+        kb.id(),
+        Link {
+            loss: 0.01,
+            ..Link::with_latency(Duration::from_millis(25))
+        },
+    );
+    a.connect(b.local_addr(), kb.id()).await.expect("connect");
+    // A 4 MiB body loses packets (3,500 packets at 1%); small calls in between
+    // mostly do not wait for it.
+    let bulk = {
+        let a = a.clone();
+        let id = kb.id();
+        tokio::spawn(async move {
+            let body = body_from_chunks(
+                pattern(4 << 20)
+                    .chunks(64 << 10)
+                    .map(Bytes::copy_from_slice)
+                    .collect(),
+            );
+            a.call_with(
+                id,
+                &Upload { reply_len: 0 },
+                CallOptions::default(),
+                Some(body),
+            )
+            .await
+            .map(|(r, _)| r)
+        })
+    };
+    let mut slow = 0;
+    for _ in 0..50 {
+        let start = tokio::time::Instant::now();
+        a.call(kb.id(), &Echo("x".into())).await.expect("call");
+        if start.elapsed() > Duration::from_millis(60) {
+            slow += 1;
+        }
+    }
+    let (len, _) = bulk.await.expect("join").expect("bulk");
+    assert_eq!(len, 4 << 20);
+    assert!(slow <= 10, "{slow} of 50 small calls delayed");
+}
+
+#[tokio::test]
+async fn concurrent_calls_share_one_connection() {
+    let secret = RpcSecret::generate();
+    let (_ka, a) = quic_node(&secret);
+    let (kb, b) = quic_node(&secret);
+    a.connect(b.local_addr(), kb.id()).await.expect("connect");
+    let bid = kb.id();
+    let results: Vec<_> = futures::stream::iter(0..200)
+        .map(|i| {
+            let a = a.clone();
+            async move { a.call(bid, &Echo(i.to_string())).await }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 200);
+    let _ = b;
+}
