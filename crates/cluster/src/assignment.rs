@@ -1,12 +1,12 @@
 //! Assignment of partitions to nodes: for every partition, `replication_factor`
 //! distinct nodes spread over at least as many zones as the zone redundancy asks,
-//! with the largest usable capacity the nodes' capacities allow.
+//! with the largest usable capacity the nodes' capacities allow, moving as few
+//! replicas as possible from a previous assignment.
 //!
 //! Every partition stores the same amount of data, the *partition size* `S`; a node
 //! of capacity `c` can hold `⌊c / S⌋` partition replicas (and never two replicas of
 //! one partition). The usable capacity of the cluster is `S ×` [`PARTITION_COUNT`].
-//! [`assign`] finds the largest `S` for which an assignment exists, by binary search
-//! over `S`, each step a maximum-flow problem:
+//! Whether an assignment exists for a size `S` is a maximum-flow problem:
 //!
 //! ```text
 //! source ─► partition p ─(zr, 1 per zone)──► (p, zone z) ─(1)─► node n in z ─(⌊c_n/S⌋)─► sink
@@ -15,15 +15,41 @@
 //!
 //! The first `zr` units of each partition go to `zr` different zones, the other
 //! `rf − zr` anywhere; an edge of capacity 1 from `(p, z)` to each node of the zone
-//! keeps replicas on distinct nodes. An assignment exists iff the maximum flow is
-//! `PARTITION_COUNT × rf`. The result depends only on the set of nodes (their order
-//! in the input does not matter), so applying the same change twice gives the same
-//! assignment.
+//! (a *placement* edge) keeps replicas on distinct nodes. The integer flows of
+//! value `PARTITION_COUNT × rf` are exactly the valid assignments: each gives one
+//! (its placement edges with flow), and each valid assignment can be routed as
+//! one (one replica in each of `zr` of its zones through the `zr` branch, the
+//! rest through the other).
 //!
-//! [`reassign`] starts from a previous assignment: a first maximum flow uses only
-//! the placements it had (as many replicas as possible stay), a second one adds
-//! every other placement. A small change then moves little data; the movement is
-//! not proven minimal.
+//! **Largest size.** Feasibility is monotone in `S` (a smaller size leaves every
+//! node at least as much room). The optimum is of the form `⌊c_n / k⌋` for a node
+//! `n` and `1 ≤ k ≤` [`PARTITION_COUNT`]: if `S` is feasible with node `n` holding
+//! `k_n` replicas, the smallest `⌊c_n / k_n⌋` over the nodes that hold some is
+//! at least `S` and still leaves each of them room for its `k_n`. [`assign`]
+//! binary-searches these candidates (at most `nodes ×` [`PARTITION_COUNT`], and
+//! none above `total capacity / (PARTITION_COUNT × rf)`), one maximum flow
+//! (Dinic's algorithm) per step.
+//!
+//! **Fewest moves.** At the optimal `S`, the assignment is a *minimum-cost*
+//! maximum flow (primal-dual: Dijkstra on reduced costs, then Dinic on the edges
+//! of reduced cost 0) in which a placement edge costs 0 if the previous
+//! assignment given to [`reassign`] had that replica on that node, and 1
+//! otherwise; no other edge costs anything. The cost of a flow is therefore the
+//! number of replicas placed on a node that did not hold them before, each a
+//! partition copy of at most `S` bytes. Costs sit on placement edges only and
+//! the maximum flows are exactly the valid assignments, so the `zr` / `rf − zr`
+//! split changes which routes a flow may take but not what it costs: the result
+//! is, exactly, a valid assignment of the largest usable capacity that moves the
+//! fewest replicas. Usable capacity comes first: no smaller `S` is considered to
+//! save moves. Without a previous assignment every placement costs 1 and every
+//! assignment costs the same.
+//!
+//! The result depends only on the set of nodes and the previous assignment:
+//! nodes are taken in ascending id order whatever the input order (a node listed
+//! twice counts once), and both flow algorithms are deterministic. Reassigning
+//! the same nodes (same replication factor and zone redundancy) from their own
+//! assignment moves nothing and returns it unchanged, so applying a change a
+//! second time changes nothing.
 
 mod flow;
 
@@ -109,21 +135,42 @@ pub fn assign(
     reassign(nodes, replication_factor, zone_redundancy, None)
 }
 
-/// Like [`assign`], keeping partitions where `previous` had them when it can
-/// (see the module documentation). The usable capacity is still the largest
-/// possible; the data moved is small but not proven minimal.
+/// Like [`assign`], moving as few replicas as possible away from where
+/// `previous` had them (see the module documentation): among the assignments
+/// with the largest usable capacity, one that places the fewest replicas on a
+/// node that did not hold them in `previous`.
 pub fn reassign(
     nodes: &[StorageNode],
     replication_factor: usize,
     zone_redundancy: ZoneRedundancy,
     previous: Option<&Assignment>,
 ) -> Result<Assignment, AssignError> {
+    reassign_partitions(
+        nodes,
+        replication_factor,
+        zone_redundancy,
+        previous,
+        PARTITION_COUNT,
+    )
+}
+
+/// [`reassign`] for `partition_count` partitions (tests use a handful, small
+/// enough to check against an exhaustive search).
+fn reassign_partitions(
+    nodes: &[StorageNode],
+    replication_factor: usize,
+    zone_redundancy: ZoneRedundancy,
+    previous: Option<&Assignment>,
+    partition_count: usize,
+) -> Result<Assignment, AssignError> {
     let rf = replication_factor;
     if rf == 0 {
         return Err(AssignError::NoReplication);
     }
     let mut nodes: Vec<&StorageNode> = nodes.iter().filter(|n| n.capacity > 0).collect();
-    nodes.sort_by_key(|n| n.id);
+    // A node listed twice counts once; which entry is kept does not depend on
+    // the input order.
+    nodes.sort_by(|a, b| (a.id, &a.zone, a.capacity).cmp(&(b.id, &b.zone, b.capacity)));
     nodes.dedup_by(|a, b| a.id == b.id);
     if nodes.len() < rf {
         return Err(AssignError::NotEnoughNodes {
@@ -150,43 +197,102 @@ pub fn reassign(
         zones: &zones,
         rf,
         zr,
+        partition_count,
         previous: previous.map(|a| a.partitions.as_slice()),
     };
-    // The largest feasible size lies in [1, total / (partitions × rf)].
-    let total: u64 = nodes.iter().map(|n| n.capacity).sum();
-    let mut lo = 1u64;
-    let mut hi = total / (PARTITION_COUNT * rf) as u64 + 1; // infeasible
-    if problem.solve(lo).is_none() {
-        return Err(AssignError::NoFeasibleAssignment);
-    }
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if problem.solve(mid).is_some() {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let partitions = problem.solve(lo).ok_or(AssignError::NoFeasibleAssignment)?;
+    let candidates = problem.candidate_sizes();
+    // Feasibility is monotone in the size: true up to the optimum, then false.
+    let feasible = candidates.partition_point(|&size| problem.feasible(size));
+    let size = match feasible.checked_sub(1) {
+        Some(i) => candidates[i],
+        None => return Err(AssignError::NoFeasibleAssignment),
+    };
+    let partitions = problem
+        .cheapest(size)
+        .ok_or(AssignError::NoFeasibleAssignment)?;
     Ok(Assignment {
-        partition_size: lo,
+        partition_size: size,
         partitions,
     })
 }
 
 struct Problem<'a> {
+    /// Storage nodes, in ascending id order.
     nodes: &'a [&'a StorageNode],
+    /// Their zones, sorted.
     zones: &'a [&'a str],
     rf: usize,
     zr: usize,
-    /// Holders of each partition in the previous assignment, tried first.
+    partition_count: usize,
+    /// Holders of each partition in the previous assignment.
     previous: Option<&'a [Vec<NodeId>]>,
 }
 
+/// The flow network of a [`Problem`] for one partition size.
+struct Network {
+    graph: FlowGraph,
+    source: usize,
+    sink: usize,
+    /// `(partition, node, edge)` for every placement edge.
+    placements: Vec<(usize, usize, usize)>,
+}
+
 impl Problem<'_> {
-    /// An assignment with partition size `size`, if one exists.
-    fn solve(&self, size: u64) -> Option<Vec<Vec<NodeId>>> {
-        let p_count = PARTITION_COUNT;
+    /// Replicas node `n` can hold with partitions of `size` bytes.
+    fn replicas(&self, n: usize, size: u64) -> u64 {
+        (self.nodes[n].capacity / size).min(self.partition_count as u64)
+    }
+
+    /// Sizes, ascending, among which the optimum lies if there is one: the
+    /// optimum is `⌊c_n / k⌋` for a node `n` and `1 ≤ k ≤ partition_count` (the
+    /// largest size leaving every node the replica count it has at the
+    /// optimum), and at most `total capacity / (partitions × rf)`.
+    fn candidate_sizes(&self) -> Vec<u64> {
+        let total: u128 = self.nodes.iter().map(|n| u128::from(n.capacity)).sum();
+        let bound = total / (self.partition_count as u128 * self.rf as u128);
+        let mut sizes: Vec<u64> = self
+            .nodes
+            .iter()
+            .flat_map(|n| (1..=self.partition_count as u64).map(move |k| n.capacity / k))
+            .filter(|&s| s >= 1 && u128::from(s) <= bound)
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    }
+
+    /// Whether an assignment with partition size `size` exists.
+    fn feasible(&self, size: u64) -> bool {
+        let mut net = self.network(size);
+        net.graph.max_flow(net.source, net.sink) == (self.partition_count * self.rf) as u64
+    }
+
+    /// Among the assignments with partition size `size`, if any, one with the
+    /// fewest placements the previous assignment did not have.
+    fn cheapest(&self, size: u64) -> Option<Vec<Vec<NodeId>>> {
+        let mut net = self.network(size);
+        let flow = net.graph.min_cost_max_flow(net.source, net.sink);
+        if flow < (self.partition_count * self.rf) as u64 {
+            return None;
+        }
+        let mut partitions: Vec<Vec<NodeId>> = (0..self.partition_count)
+            .map(|_| Vec::with_capacity(self.rf))
+            .collect();
+        for (p, n, e) in net.placements {
+            if net.graph.flow(e) > 0 {
+                partitions[p].push(self.nodes[n].id);
+            }
+        }
+        for p in &mut partitions {
+            p.sort_unstable();
+        }
+        Some(partitions)
+    }
+
+    /// The network of the module documentation for partitions of `size`
+    /// bytes; a placement costs 0 if the previous assignment had it, else 1.
+    fn network(&self, size: u64) -> Network {
+        let p_count = self.partition_count;
         let z_count = self.zones.len();
         // Vertices: source, sink, per partition an "up" (zr) and a "down"
         // (rf - zr) vertex, per (partition, zone) one vertex, per node one vertex.
@@ -196,7 +302,7 @@ impl Problem<'_> {
         let down = |p: usize| 3 + 2 * p;
         let pz = |p: usize, z: usize| 2 + 2 * p_count + p * z_count + z;
         let node_v = |n: usize| 2 + 2 * p_count + p_count * z_count + n;
-        let mut g = FlowGraph::new(2 + 2 * p_count + p_count * z_count + self.nodes.len());
+        let mut graph = FlowGraph::new(2 + 2 * p_count + p_count * z_count + self.nodes.len());
         let zone_of: Vec<usize> = self
             .nodes
             .iter()
@@ -206,54 +312,32 @@ impl Problem<'_> {
                     .expect("every node's zone is listed")
             })
             .collect();
-        let held = |p: usize, n: usize| {
-            self.previous
-                .and_then(|prev| prev.get(p))
-                .is_some_and(|holders| holders.contains(&self.nodes[n].id))
-        };
         for p in 0..p_count {
-            g.add_edge(source, up(p), self.zr as u64);
-            g.add_edge(source, down(p), (self.rf - self.zr) as u64);
+            graph.add_edge(source, up(p), self.zr as u64);
+            graph.add_edge(source, down(p), (self.rf - self.zr) as u64);
             for z in 0..z_count {
-                g.add_edge(up(p), pz(p, z), 1);
-                g.add_edge(down(p), pz(p, z), (self.rf - self.zr) as u64);
+                graph.add_edge(up(p), pz(p, z), 1);
+                graph.add_edge(down(p), pz(p, z), (self.rf - self.zr) as u64);
             }
         }
-        for (n, node) in self.nodes.iter().enumerate() {
-            let replicas = (node.capacity / size).min(p_count as u64);
-            g.add_edge(node_v(n), sink, replicas);
-        }
-        // First only the placements the previous assignment had: as many
-        // replicas as possible stay where they are. Then every placement: the
-        // shortest augmenting paths, tried first, put the rest where there is
-        // room, and seldom displace a replica that could stay.
-        let mut placement_edges = Vec::with_capacity(p_count * self.nodes.len());
-        let mut flow = 0;
-        for keep in [true, false] {
-            for p in 0..p_count {
-                for (n, &z) in zone_of.iter().enumerate() {
-                    if held(p, n) == keep {
-                        placement_edges.push((p, n, g.add_edge(pz(p, z), node_v(n), 1)));
-                    }
-                }
-            }
-            flow += g.max_flow(source, sink);
-        }
-        if flow < (p_count * self.rf) as u64 {
-            return None;
-        }
-        let mut partitions: Vec<Vec<NodeId>> =
-            (0..p_count).map(|_| Vec::with_capacity(self.rf)).collect();
-        for (p, n, e) in placement_edges {
-            if g.flow(e) > 0 {
-                debug_assert_eq!(g.head(e), node_v(n));
-                partitions[p].push(self.nodes[n].id);
+        let mut placements = Vec::with_capacity(p_count * self.nodes.len());
+        for p in 0..p_count {
+            let holders = self.previous.and_then(|prev| prev.get(p));
+            for (n, &z) in zone_of.iter().enumerate() {
+                let kept = holders.is_some_and(|h| h.contains(&self.nodes[n].id));
+                let e = graph.add_edge_with_cost(pz(p, z), node_v(n), 1, i64::from(!kept));
+                placements.push((p, n, e));
             }
         }
-        for p in &mut partitions {
-            p.sort_unstable();
+        for n in 0..self.nodes.len() {
+            graph.add_edge(node_v(n), sink, self.replicas(n, size));
         }
-        Some(partitions)
+        Network {
+            graph,
+            source,
+            sink,
+            placements,
+        }
     }
 }
 
