@@ -14,8 +14,18 @@
 //! assert_eq!(layout.nodes_of(&Hash::of(b"bucket")), &[me]);
 //! assert_eq!(ReplicationParams::new(1).write_quorum(), 1);
 //! ```
+//!
+//! The operator's view of the layout (node roles, staged changes, applied
+//! versions) is the [`history::LayoutHistory`]; its [`LayoutHistory::routing`]
+//! gives the [`Layout`] that requests are routed with.
 
 pub mod assignment;
+pub mod history;
+
+pub use history::{
+    LayoutDiff, LayoutError, LayoutHistory, LayoutParams, LayoutVersion, NodeDiff, NodeRole,
+    StagedChanges, StagedRole,
+};
 
 use std::fmt;
 
@@ -38,9 +48,10 @@ pub enum Error {
     },
 }
 
-/// A node's identity, derived from its long-term public key.
+/// A node's identity, derived from its long-term public key. Serialised as 32
+/// bytes (a MessagePack `bin`), not as an array of integers.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct NodeId(pub [u8; 32]);
+pub struct NodeId(#[serde(with = "serde_bytes")] pub [u8; 32]);
 
 impl NodeId {
     /// The node id of the holder of `public_key`.
@@ -50,6 +61,10 @@ impl NodeId {
     /// Full hex form.
     pub fn to_hex(&self) -> String {
         hex_string(&self.0)
+    }
+    /// Parses the full 64-character hex form (either case).
+    pub fn from_hex(s: &str) -> Option<Self> {
+        Hash::from_hex(s).map(|h| NodeId(h.0))
     }
 }
 
@@ -116,6 +131,29 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The layout of version `layout_version`: `assignment` lists, for each of
+    /// the [`PARTITION_COUNT`] partitions, its nodes in preference order (a
+    /// partition without nodes accepts no write).
+    ///
+    /// # Panics
+    ///
+    /// If `assignment` does not have [`PARTITION_COUNT`] entries.
+    pub fn new(
+        layout_version: u64,
+        params: ReplicationParams,
+        assignment: Vec<Vec<NodeId>>,
+    ) -> Self {
+        assert_eq!(
+            assignment.len(),
+            PARTITION_COUNT,
+            "a layout assigns every partition"
+        );
+        Layout {
+            layout_version,
+            params,
+            assignment,
+        }
+    }
     /// A layout where `node` holds every partition.
     pub fn single_node(node: NodeId) -> Self {
         Layout {
@@ -134,7 +172,13 @@ impl Layout {
     }
     /// Nodes holding the partition of `hash`.
     pub fn nodes_of(&self, hash: &Hash) -> &[NodeId] {
-        &self.assignment[usize::from(Partition::of(hash).0)]
+        self.partition_nodes(Partition::of(hash))
+    }
+    /// Nodes holding `partition` (none if it is out of range).
+    pub fn partition_nodes(&self, partition: Partition) -> &[NodeId] {
+        self.assignment
+            .get(usize::from(partition.0))
+            .map_or(&[], Vec::as_slice)
     }
 }
 
@@ -151,6 +195,27 @@ mod tests {
         }
         assert_eq!(ReplicationParams::new(3).write_quorum(), 2);
         assert_eq!(ReplicationParams::new(3).read_quorum(), 2);
+    }
+
+    #[test]
+    fn node_ids_serialise_as_bytes_and_parse_from_hex() {
+        let n = NodeId::from_public_key(b"k");
+        let bytes = hangar_util::encoding::Versioned::encode(&Wrapped(n)).expect("encode");
+        // format byte, then bin8 (0xc4) of length 32.
+        assert_eq!(&bytes[..3], &[1, 0xc4, 32]);
+        assert_eq!(bytes.len(), 3 + 32);
+        let back: Wrapped = hangar_util::encoding::Versioned::decode(&bytes).expect("decode");
+        assert_eq!(back.0, n);
+        assert_eq!(NodeId::from_hex(&n.to_hex()), Some(n));
+        assert_eq!(NodeId::from_hex(&n.to_hex().to_uppercase()), Some(n));
+        assert_eq!(NodeId::from_hex("abc"), None);
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Wrapped(NodeId);
+    impl hangar_util::encoding::Versioned for Wrapped {
+        const TYPE_NAME: &'static str = "Wrapped";
+        const FORMAT_VERSION: u8 = 1;
     }
 
     #[test]
