@@ -21,13 +21,15 @@
 
 pub mod assignment;
 pub mod history;
+pub mod membership;
+pub mod quorum;
+
+pub use hangar_util::NodeId;
 
 pub use history::{
     LayoutDiff, LayoutError, LayoutHistory, LayoutParams, LayoutVersion, NodeDiff, NodeRole,
     StagedChanges, StagedRole,
 };
-
-use std::fmt;
 
 use hangar_util::Hash;
 use serde::{Deserialize, Serialize};
@@ -46,42 +48,6 @@ pub enum Error {
         /// Answers obtained.
         ok: usize,
     },
-}
-
-/// A node's identity, derived from its long-term public key. Serialised as 32
-/// bytes (a MessagePack `bin`), not as an array of integers.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct NodeId(#[serde(with = "serde_bytes")] pub [u8; 32]);
-
-impl NodeId {
-    /// The node id of the holder of `public_key`.
-    pub fn from_public_key(public_key: &[u8]) -> Self {
-        NodeId(*Hash::of(public_key).as_bytes())
-    }
-    /// Full hex form.
-    pub fn to_hex(&self) -> String {
-        hex_string(&self.0)
-    }
-    /// Parses the full 64-character hex form (either case).
-    pub fn from_hex(s: &str) -> Option<Self> {
-        Hash::from_hex(s).map(|h| NodeId(h.0))
-    }
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex_string(&self.0[..8]))
-    }
-}
-
-impl fmt::Debug for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NodeId({self})")
-    }
 }
 
 /// Index of a partition, `0..PARTITION_COUNT`.

@@ -1,0 +1,191 @@
+//! Quorum calls: send a request to the nodes holding a partition and return as
+//! soon as enough of them answered.
+//!
+//! Nodes are tried in preference order: this node, then nodes of its zone, then
+//! the others by increasing round-trip time; nodes known to be down come last.
+//! Writes ([`Strategy::All`]) go to every node at once and return at quorum,
+//! the slower replicas still receiving the request in the background. Reads
+//! ([`Strategy::Hedged`]) ask only as many nodes as the quorum needs; a node
+//! that fails, or does not answer within [`HEDGE_RTT_MULTIPLE`] times its usual
+//! round trip (at least [`MIN_HEDGE_DELAY`]), is backed up by the next node, so
+//! a silently dropped link costs milliseconds rather than a timeout.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use hangar_net::{CallOptions, Message, NodeId};
+use tokio::time::Instant;
+
+use crate::membership::Membership;
+
+/// A node that has not answered after this many of its round trips is backed up.
+pub const HEDGE_RTT_MULTIPLE: u32 = 4;
+/// Shortest delay before a backup request.
+pub const MIN_HEDGE_DELAY: Duration = Duration::from_millis(15);
+/// Delay before backing up a node whose round trip is not known yet.
+pub const UNKNOWN_RTT_HEDGE_DELAY: Duration = Duration::from_millis(200);
+
+/// Which nodes receive the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Every node; return at quorum (writes).
+    All,
+    /// Only as many as the quorum needs, more if some fail or are slow (reads).
+    Hedged,
+}
+
+/// Why a quorum call failed.
+#[derive(Debug, thiserror::Error)]
+#[error("quorum not reached: {ok} of {needed} needed answered ({errors})")]
+pub struct QuorumError {
+    /// Answers required.
+    pub needed: usize,
+    /// Successful answers.
+    pub ok: usize,
+    /// The errors, per node.
+    pub errors: String,
+}
+
+/// Sends requests to node sets with quorums.
+pub struct QuorumRpc {
+    membership: Arc<Membership>,
+    zones: RwLock<HashMap<NodeId, String>>,
+}
+
+impl QuorumRpc {
+    /// A helper using `membership` for liveness and round-trip times.
+    pub fn new(membership: Arc<Membership>) -> Self {
+        QuorumRpc {
+            membership,
+            zones: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Sets each node's zone (from the layout).
+    pub fn set_zones(&self, zones: HashMap<NodeId, String>) {
+        *self
+            .zones
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = zones;
+    }
+
+    /// `nodes` in preference order (see the module documentation).
+    pub fn preference_order(&self, nodes: &[NodeId]) -> Vec<NodeId> {
+        let me = self.membership.rpc().local_id();
+        let zones = self
+            .zones
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let my_zone = zones.get(&me);
+        let mut ordered: Vec<(bool, bool, bool, Duration, NodeId)> = nodes
+            .iter()
+            .map(|n| {
+                let down = !self.membership.is_up(*n);
+                let other_zone = my_zone.is_none() || zones.get(n) != my_zone;
+                let rtt = self.membership.rtt(*n);
+                (down, *n != me, other_zone, rtt.unwrap_or(Duration::MAX), *n)
+            })
+            .collect();
+        ordered.sort();
+        ordered.into_iter().map(|(.., n)| n).collect()
+    }
+
+    fn hedge_delay(&self, node: NodeId) -> Duration {
+        match self.membership.rtt(node) {
+            Some(rtt) => (rtt * HEDGE_RTT_MULTIPLE).max(MIN_HEDGE_DELAY),
+            None => UNKNOWN_RTT_HEDGE_DELAY,
+        }
+    }
+
+    /// Sends `msg` to `nodes` and returns the first `quorum` answers.
+    pub async fn call<M: Message + Clone>(
+        &self,
+        nodes: &[NodeId],
+        msg: M,
+        quorum: usize,
+        strategy: Strategy,
+        options: CallOptions,
+    ) -> Result<Vec<(NodeId, M::Response)>, QuorumError> {
+        let order = self.preference_order(nodes);
+        let rpc = self.membership.rpc().clone();
+        let msg = Arc::new(msg);
+        let deadline = Instant::now() + options.timeout;
+        let start_call = |node: NodeId| {
+            let rpc = rpc.clone();
+            let msg = msg.clone();
+            async move {
+                let r = rpc.call_with(node, msg.as_ref(), options, None).await;
+                (node, r.map(|(resp, _)| resp))
+            }
+        };
+        let mut pending = FuturesUnordered::new();
+        let mut next = 0;
+        let initial = match strategy {
+            Strategy::All => order.len(),
+            Strategy::Hedged => quorum.min(order.len()),
+        };
+        let mut hedges: Vec<(Instant, NodeId)> = Vec::new();
+        for node in &order[..initial] {
+            pending.push(start_call(*node));
+            hedges.push((Instant::now() + self.hedge_delay(*node), *node));
+        }
+        next += initial;
+        let mut ok = Vec::new();
+        let mut errors = Vec::new();
+        while ok.len() < quorum {
+            if pending.is_empty() && next >= order.len() {
+                break;
+            }
+            let hedge_at = hedges.iter().map(|(t, _)| *t).min();
+            let sleep_until = hedge_at.unwrap_or(deadline).min(deadline);
+            tokio::select! {
+                Some((node, result)) = pending.next(), if !pending.is_empty() => {
+                    hedges.retain(|(_, n)| *n != node);
+                    match result {
+                        Ok(resp) => ok.push((node, resp)),
+                        Err(e) => {
+                            errors.push(format!("{node}: {e}"));
+                            if next < order.len() {
+                                pending.push(start_call(order[next]));
+                                hedges.push((Instant::now() + self.hedge_delay(order[next]), order[next]));
+                                next += 1;
+                            }
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until(sleep_until) => {
+                    if Instant::now() >= deadline {
+                        errors.push(format!("timed out after {:?}", options.timeout));
+                        break;
+                    }
+                    // The slowest preferred node gets a backup.
+                    hedges.retain(|(t, _)| *t > Instant::now());
+                    if next < order.len() {
+                        pending.push(start_call(order[next]));
+                        hedges.push((Instant::now() + self.hedge_delay(order[next]), order[next]));
+                        next += 1;
+                    }
+                }
+            }
+        }
+        if ok.len() >= quorum {
+            if !pending.is_empty() {
+                // Writes keep reaching the remaining replicas.
+                if strategy == Strategy::All {
+                    tokio::spawn(async move { while pending.next().await.is_some() {} });
+                }
+            }
+            return Ok(ok);
+        }
+        Err(QuorumError {
+            needed: quorum,
+            ok: ok.len(),
+            errors: errors.join("; "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
