@@ -21,10 +21,13 @@
 
 pub mod assignment;
 pub mod history;
+pub mod layout_sync;
 pub mod membership;
 pub mod quorum;
+pub mod system;
 
 pub use hangar_util::NodeId;
+pub use system::{ClusterConfig, ClusterHealth, ClusterStatus, NodeStatus, System};
 
 pub use history::{
     LayoutDiff, LayoutError, LayoutHistory, LayoutParams, LayoutVersion, NodeDiff, NodeRole,
