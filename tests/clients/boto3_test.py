@@ -44,7 +44,8 @@ class Server:
         if not os.access(self.bin, os.X_OK):
             raise SystemExit(f"server binary not found or not executable: {self.bin}")
         args = [self.bin, "server", "--data-dir", self.dir,
-                "--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"]
+                "--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+                "--rpc-addr", "127.0.0.1:0"]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         ready = os.path.join(self.dir, "ready.json")

@@ -55,7 +55,7 @@ start_server() {
   [[ -x "$HANGAR_BIN" ]] || die "server binary not found or not executable: $HANGAR_BIN"
   HANGAR_DATA_DIR="$(new_tmpdir)"
   local args=(server --data-dir "$HANGAR_DATA_DIR"
-    --s3-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0)
+    --s3-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --rpc-addr 127.0.0.1:0)
   [[ -n "$bucket" ]] && args+=(--bucket "$bucket")
   "$HANGAR_BIN" "${args[@]}" >"$HANGAR_DATA_DIR/server.log" 2>&1 &
   HANGAR_PID=$!

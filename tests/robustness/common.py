@@ -77,7 +77,8 @@ class Server:
         if os.path.exists(ready):
             os.unlink(ready)
         args = [self.bin, "server", "--data-dir", self.dir,
-                "--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"]
+                "--s3-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+                "--rpc-addr", "127.0.0.1:0"]
         if self.bucket:
             args += ["--bucket", self.bucket]
         with open(self.log_path, "ab") as log:  # append: keep earlier runs' logs

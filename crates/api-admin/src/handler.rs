@@ -1,14 +1,20 @@
 //! The dispatch of an [`AdminRequest`] to its handler: one function per endpoint,
 //! in `keys.rs`, `buckets.rs` and `metrics.rs`.
 
+use hangar_cluster::System;
 use hangar_model::ObjectService;
 
 use crate::api::{AdminRequest, AdminResponse, HealthResponse};
 use crate::error::Result;
 use crate::{buckets, keys, metrics};
 
-/// Runs `request` against `service`.
-pub async fn handle(service: &ObjectService, request: AdminRequest) -> Result<AdminResponse> {
+/// Runs `request` against `service` and `cluster`.
+pub async fn handle(
+    service: &ObjectService,
+    cluster: &System,
+    request: AdminRequest,
+) -> Result<AdminResponse> {
+    let _ = cluster;
     use AdminRequest as R;
     use AdminResponse as A;
     Ok(match request {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hangar_cluster::System;
 use hangar_model::ObjectService;
 use hangar_util::Hash;
 use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -37,6 +38,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// What every connection shares.
 struct State {
     service: ObjectService,
+    cluster: Arc<System>,
     /// Hash of the admin token: comparing hashes takes the same time whatever
     /// the length or content of the token presented.
     token_hash: Hash,
@@ -51,6 +53,7 @@ struct State {
 pub async fn serve(
     listener: TcpListener,
     service: ObjectService,
+    cluster: Arc<System>,
     token: String,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -62,6 +65,7 @@ pub async fn serve(
     }
     let state = Arc::new(State {
         service,
+        cluster,
         token_hash: Hash::of(token.as_bytes()),
     });
     let connections = TaskTracker::new();
@@ -166,7 +170,7 @@ async fn dispatch(state: &State, request: Request<Incoming>) -> Result<Response<
     let request =
         AdminRequest::from_http(&parts.method, parts.uri.path(), parts.uri.query(), &body)?;
     Span::current().record("op", request.name());
-    let response = handle(&state.service, request).await?;
+    let response = handle(&state.service, &state.cluster, request).await?;
     Ok(into_http(response))
 }
 

@@ -74,6 +74,23 @@ fn new_service(dir: &std::path::Path) -> ObjectService {
     )
 }
 
+/// A cluster of one node on an in-memory network.
+fn test_cluster() -> std::sync::Arc<hangar_cluster::System> {
+    let key = hangar_net::NodeKey::generate().expect("key");
+    let net = hangar_net::memory::MemoryNetwork::new();
+    hangar_cluster::System::with_transport(
+        net.transport(key.id(), &hangar_net::RpcSecret::generate()),
+        hangar_util::clock::Clock::system(),
+        None,
+        hangar_cluster::membership::MembershipConfig::default(),
+        hangar_cluster::history::LayoutParams {
+            replication_factor: 1,
+            ..Default::default()
+        },
+    )
+    .expect("cluster")
+}
+
 async fn start() -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let service = new_service(dir.path());
@@ -85,6 +102,7 @@ async fn start() -> Harness {
     let server = tokio::spawn(serve(
         listener,
         service,
+        test_cluster(),
         TOKEN.to_string(),
         shutdown.clone(),
     ));
@@ -631,6 +649,7 @@ async fn empty_token_is_refused() {
     let result = serve(
         listener,
         new_service(dir.path()),
+        test_cluster(),
         String::new(),
         CancellationToken::new(),
     )

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use hangar_cluster::membership::BootstrapPeer;
+use hangar_net::RpcSecret;
 use serde::Deserialize;
 
 /// The configuration file as written.
@@ -43,6 +45,22 @@ pub struct RawConfig {
     /// A request body idle for this long fails (RequestTimeout).
     #[serde(default = "default_body_idle_timeout")]
     pub body_idle_timeout_secs: u64,
+    /// The cluster secret (64 hex characters), shared by every node.
+    pub rpc_secret: Option<String>,
+    /// File holding the cluster secret.
+    pub rpc_secret_file: Option<PathBuf>,
+    /// UDP address of the node-to-node endpoint (QUIC).
+    #[serde(default = "default_rpc_bind")]
+    pub rpc_bind_addr: SocketAddr,
+    /// Address other nodes should use, if not `rpc_bind_addr`.
+    pub rpc_public_addr: Option<SocketAddr>,
+    /// Peers to contact at start: `<node id>@<host:port>`.
+    #[serde(default)]
+    pub bootstrap_peers: Vec<String>,
+    /// Copies of each partition in the layout of a new cluster (afterwards a
+    /// layout parameter, changed with `hangar layout config`).
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: usize,
     /// S3 endpoint.
     pub s3_api: RawS3,
     /// Admin endpoint.
@@ -121,6 +139,12 @@ fn default_upload_buffer() -> usize {
 fn default_body_idle_timeout() -> u64 {
     60
 }
+fn default_rpc_bind() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 3901))
+}
+fn default_replication_factor() -> usize {
+    3
+}
 fn default_region() -> String {
     "hangar".into()
 }
@@ -171,6 +195,16 @@ pub struct Config {
     pub admin_bind_addr: SocketAddr,
     /// Admin token.
     pub admin_token: String,
+    /// Cluster secret.
+    pub rpc_secret: RpcSecret,
+    /// Node-to-node listen address.
+    pub rpc_bind_addr: SocketAddr,
+    /// Node-to-node public address.
+    pub rpc_public_addr: Option<SocketAddr>,
+    /// Bootstrap peers.
+    pub bootstrap_peers: Vec<BootstrapPeer>,
+    /// Replication factor of a new cluster's layout.
+    pub replication_factor: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -207,6 +241,12 @@ impl RawConfig {
             metadata_cache_size_bytes: default_cache(),
             upload_buffer_bytes: default_upload_buffer(),
             body_idle_timeout_secs: default_body_idle_timeout(),
+            rpc_secret: None,
+            rpc_secret_file: None,
+            rpc_bind_addr: SocketAddr::from(([127, 0, 0, 1], 3901)),
+            rpc_public_addr: None,
+            bootstrap_peers: Vec::new(),
+            replication_factor: 1,
             s3_api: RawS3 {
                 bind_addr: s3,
                 region: default_region(),
@@ -221,10 +261,12 @@ impl RawConfig {
         }
     }
 
-    /// Validates; `generated_token` is used when no admin token is configured.
+    /// Validates; `generated_token` and `generated_secret` are used when no
+    /// admin token or cluster secret is configured.
     pub fn validate(
         self,
         generated_token: impl FnOnce() -> anyhow::Result<String>,
+        generated_secret: impl FnOnce() -> anyhow::Result<String>,
     ) -> anyhow::Result<Config> {
         if !self.block_size_bytes.is_power_of_two()
             || !(4096..=(64 << 20)).contains(&self.block_size_bytes)
@@ -279,6 +321,29 @@ impl RawConfig {
         if admin_token.len() < 16 {
             bail!("admin.admin_token must be at least 16 characters");
         }
+        let rpc_secret = match (self.rpc_secret, self.rpc_secret_file) {
+            (Some(_), Some(_)) => bail!("rpc_secret and rpc_secret_file are exclusive"),
+            (Some(s), None) => s,
+            (None, Some(f)) => std::fs::read_to_string(&f)
+                .with_context(|| format!("rpc_secret_file: reading {}", f.display()))?,
+            (None, None) => generated_secret()?,
+        };
+        let rpc_secret = RpcSecret::from_hex(&rpc_secret).context("rpc_secret")?;
+        let bootstrap_peers = self
+            .bootstrap_peers
+            .iter()
+            .map(|p| p.parse::<BootstrapPeer>().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .context("bootstrap_peers")?;
+        if !(1..=7).contains(&self.replication_factor) {
+            bail!("replication_factor must be between 1 and 7");
+        }
+        if self
+            .rpc_public_addr
+            .is_some_and(|a| a.ip().is_unspecified() || a.port() == 0)
+        {
+            bail!("rpc_public_addr must be a reachable address with a port");
+        }
         Ok(Config {
             metadata_dir: self.metadata_dir,
             data_dirs,
@@ -297,6 +362,11 @@ impl RawConfig {
             root_domain: self.s3_api.root_domain,
             admin_bind_addr: self.admin.bind_addr,
             admin_token,
+            rpc_secret,
+            rpc_bind_addr: self.rpc_bind_addr,
+            rpc_public_addr: self.rpc_public_addr,
+            bootstrap_peers,
+            replication_factor: self.replication_factor,
         })
     }
 }
@@ -307,6 +377,8 @@ mod tests {
 
     const EXAMPLE: &str = r#"
 metadata_dir = "/tmp/m"
+rpc_secret = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+bootstrap_peers = ["0000000000000000000000000000000000000000000000000000000000000001@10.0.0.2:3901"]
 data_dir = [{ path = "/tmp/d1", capacity_bytes = 100 }, { path = "/tmp/d2", capacity_bytes = 300 }]
 [s3_api]
 bind_addr = "127.0.0.1:3900"
@@ -318,7 +390,9 @@ admin_token = "0123456789abcdef0123"
     #[test]
     fn a_full_example_parses_and_validates() {
         let c: RawConfig = toml::from_str(EXAMPLE).expect("parse");
-        let c = c.validate(|| bail!("not needed")).expect("valid");
+        let c = c
+            .validate(|| bail!("not needed"), || bail!("not needed"))
+            .expect("valid");
         assert_eq!(c.data_dirs.len(), 2);
         assert!(c.metadata_fsync && c.data_fsync);
         assert!(!format!("{c:?}").contains("0123456789abcdef0123"));
@@ -337,7 +411,40 @@ admin_token = "0123456789abcdef0123"
     fn block_size_must_be_a_power_of_two() {
         let text = EXAMPLE.replace("[s3_api]", "block_size_bytes = 3000000\n[s3_api]");
         let c: RawConfig = toml::from_str(&text).expect("parse");
-        let e = c.validate(|| bail!("x")).expect_err("invalid").to_string();
+        let e = c
+            .validate(|| bail!("x"), || bail!("x"))
+            .expect_err("invalid")
+            .to_string();
         assert!(e.contains("block_size_bytes"), "{e}");
+    }
+
+    #[test]
+    fn cluster_settings_are_checked() {
+        for (from, to, word) in [
+            (
+                "rpc_secret = \"00112233",
+                "rpc_secret = \"zz112233",
+                "rpc_secret",
+            ),
+            ("@10.0.0.2:3901", "@10.0.0.2", "bootstrap_peers"),
+            (
+                "[s3_api]",
+                "replication_factor = 0\n[s3_api]",
+                "replication_factor",
+            ),
+        ] {
+            let text = EXAMPLE.replace(from, to);
+            let c: RawConfig = toml::from_str(&text).expect("parse");
+            let e = format!(
+                "{:#}",
+                c.validate(|| bail!("x"), || bail!("x"))
+                    .expect_err("invalid")
+            );
+            assert!(e.contains(word), "{e}");
+        }
+        let c: RawConfig = toml::from_str(EXAMPLE).expect("parse");
+        let c = c.validate(|| bail!("x"), || bail!("x")).expect("valid");
+        assert_eq!(c.bootstrap_peers.len(), 1);
+        assert_eq!(c.rpc_bind_addr.port(), 3901);
     }
 }

@@ -63,6 +63,9 @@ struct ServerArgs {
     /// Single-node mode: admin listen address.
     #[arg(long, default_value = "127.0.0.1:3903", conflicts_with = "config")]
     admin_addr: SocketAddr,
+    /// Single-node mode: node-to-node (QUIC) listen address.
+    #[arg(long, default_value = "127.0.0.1:3901", conflicts_with = "config")]
+    rpc_addr: SocketAddr,
     /// Single-node mode: create this bucket (for the default key) if missing.
     #[arg(long, conflicts_with = "config")]
     bucket: Option<String>,
@@ -114,13 +117,17 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         Some(path) => RawConfig::from_file(path)?,
         None => {
             let mut raw = RawConfig::single_node(&args.data_dir, args.s3_addr, args.admin_addr);
+            raw.rpc_bind_addr = args.rpc_addr;
             raw.metadata_fsync = !args.no_fsync;
             raw.data_fsync = !args.no_fsync;
             raw
         }
     };
     let token_dir = raw.metadata_dir.clone();
-    let config = raw.validate(|| stored_admin_token(&token_dir))?;
+    let config = raw.validate(
+        || stored_admin_token(&token_dir),
+        || stored_rpc_secret(&token_dir),
+    )?;
     let shutdown = server::shutdown_on_signals();
     let (running, mut tasks) = server::start(&config, shutdown.clone()).await?;
     if single_node {
@@ -147,9 +154,37 @@ fn stored_admin_token(dir: &Path) -> anyhow::Result<String> {
     Ok(t)
 }
 
+/// The cluster secret of a node without one in its config: generated once,
+/// kept in the metadata directory. Nodes of one cluster must share it, so a
+/// node joining others needs `rpc_secret` or `rpc_secret_file` instead.
+fn stored_rpc_secret(dir: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("rpc_secret");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Ok(t.trim().to_string());
+    }
+    let secret = hangar_net::RpcSecret::generate().to_hex();
+    write_atomically(&path, secret.as_bytes())?;
+    tracing::info!(path = %path.display(), "generated a cluster secret; other nodes joining this one need it as rpc_secret");
+    Ok(secret)
+}
+
+/// Writes `bytes` to `path` through a temporary file, readable by the owner
+/// only (tokens, secrets and credentials go through here).
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
@@ -191,6 +226,11 @@ async fn announce(
         "  admin endpoint:    {admin} (token in {})",
         config.metadata_dir.join("admin_token").display()
     );
+    println!(
+        "  node:              {}@{}",
+        running.node.to_hex(),
+        running.rpc_addr
+    );
     println!("Try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url {s3} --region {} s3 ls", key.id, key.secret, config.region);
     let ready = serde_json::json!({
         "s3_endpoint": s3,
@@ -199,6 +239,8 @@ async fn announce(
         "access_key_id": key.id,
         "secret_access_key": key.secret,
         "admin_token": config.admin_token,
+        "node_id": running.node.to_hex(),
+        "rpc_addr": running.rpc_addr.to_string(),
         "bucket": args.bucket,
     });
     write_atomically(

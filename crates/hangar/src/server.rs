@@ -1,12 +1,13 @@
 //! `hangar server`: opens the stores, starts the endpoints and background
 //! workers, and stops them in order on SIGTERM or Ctrl-C.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use hangar_block::{BlockStore, BlockStoreConfig};
-use hangar_cluster::{Layout, NodeId};
+use hangar_cluster::history::LayoutParams;
+use hangar_cluster::membership::MembershipConfig;
+use hangar_cluster::{ClusterConfig, Layout, NodeId, System};
 use hangar_db::{Db, DbConfig, Durability};
 use hangar_model::{ModelConfig, ObjectService};
 use hangar_util::clock::Clock;
@@ -36,25 +37,10 @@ pub struct Running {
     pub admin_addr: std::net::SocketAddr,
     /// The object service.
     pub model: ObjectService,
-}
-
-/// This node's id, from the key kept in the metadata directory (created on
-/// first start).
-fn node_id(metadata_dir: &Path) -> anyhow::Result<NodeId> {
-    let path = metadata_dir.join("node_key");
-    let key = match std::fs::read(&path) {
-        Ok(k) if k.len() == 32 => k,
-        Ok(_) => anyhow::bail!("{} is damaged (expected 32 bytes)", path.display()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let k: [u8; 32] = hangar_util::Hash::of(hangar_util::Uuid::random().as_bytes()).0;
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, k).context("writing node key")?;
-            std::fs::rename(&tmp, &path).context("writing node key")?;
-            k.to_vec()
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    Ok(NodeId::from_public_key(&key))
+    /// This node's id.
+    pub node: NodeId,
+    /// Node-to-node address.
+    pub rpc_addr: std::net::SocketAddr,
 }
 
 /// Opens everything and starts serving; returns once both endpoints listen.
@@ -64,7 +50,24 @@ pub async fn start(
 ) -> anyhow::Result<(Running, tokio::task::JoinSet<()>)> {
     std::fs::create_dir_all(&config.metadata_dir)
         .with_context(|| format!("creating {}", config.metadata_dir.display()))?;
-    let node = node_id(&config.metadata_dir)?;
+    let clock = Clock::system();
+    let cluster = System::start(
+        &ClusterConfig {
+            metadata_dir: config.metadata_dir.clone(),
+            rpc_secret: config.rpc_secret.clone(),
+            rpc_bind_addr: config.rpc_bind_addr,
+            rpc_public_addr: config.rpc_public_addr,
+            bootstrap_peers: config.bootstrap_peers.clone(),
+            initial_params: LayoutParams {
+                replication_factor: config.replication_factor,
+                ..LayoutParams::default()
+            },
+            membership: MembershipConfig::default(),
+        },
+        clock.clone(),
+    )
+    .with_context(|| format!("starting the cluster endpoint on {}", config.rpc_bind_addr))?;
+    let node = cluster.id();
     let db = Db::open(
         &config.metadata_dir.join("meta.redb"),
         &DbConfig {
@@ -77,7 +80,6 @@ pub async fn start(
         },
     )
     .context("opening the metadata database")?;
-    let clock = Clock::system();
     let blocks = BlockStore::new(
         BlockStoreConfig {
             data_dirs: config
@@ -125,6 +127,8 @@ pub async fn start(
         s3_addr: s3_listener.local_addr()?,
         admin_addr: admin_listener.local_addr()?,
         model: model.clone(),
+        node,
+        rpc_addr: cluster.rpc_addr(),
     };
     let service = hangar_api_s3::build_service(
         model.clone(),
@@ -139,15 +143,19 @@ pub async fn start(
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(hangar_api_s3::serve(s3_listener, service, shutdown.clone()));
     let token = config.admin_token.clone();
-    let (m, s) = (model.clone(), shutdown.clone());
+    let (m, c, s) = (model.clone(), cluster.clone(), shutdown.clone());
     tasks.spawn(async move {
-        if let Err(e) = hangar_api_admin::serve(admin_listener, m, token, s).await {
+        if let Err(e) = hangar_api_admin::serve(admin_listener, m, c, token, s).await {
             warn!(error = %e, "admin endpoint stopped");
         }
     });
     tasks.spawn(sweeps(model.clone(), shutdown.clone()));
-    tasks.spawn(maintenance(model, shutdown));
-    info!(node = %node, s3 = %running.s3_addr, admin = %running.admin_addr, "hangar is serving");
+    tasks.spawn(maintenance(model, shutdown.clone()));
+    tasks.spawn(async move {
+        shutdown.cancelled().await;
+        cluster.shutdown();
+    });
+    info!(node = %node, rpc = %running.rpc_addr, s3 = %running.s3_addr, admin = %running.admin_addr, "hangar is serving");
     Ok((running, tasks))
 }
 

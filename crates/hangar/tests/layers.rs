@@ -27,7 +27,10 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             ][..],
         ),
         ("hangar-api-s3", &["hangar-util", "hangar-model"][..]),
-        ("hangar-api-admin", &["hangar-util", "hangar-model"][..]),
+        (
+            "hangar-api-admin",
+            &["hangar-util", "hangar-cluster", "hangar-model"][..],
+        ),
         (
             "hangar",
             &[

@@ -34,7 +34,14 @@ impl NodeKey {
     pub fn load_or_create(dir: &Path) -> Result<Self, Error> {
         let path = dir.join(KEY_FILE);
         match fs::read(&path) {
-            Ok(pkcs8) => Self::from_pkcs8(&pkcs8),
+            Ok(bytes) => {
+                let key = Self::from_pkcs8(&bytes)?;
+                if bytes.len() == 32 {
+                    // Rewritten in the current format.
+                    key.save(&path)?;
+                }
+                Ok(key)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate()?;
                 key.save(&path)?;
@@ -44,8 +51,12 @@ impl NodeKey {
         }
     }
 
-    /// A key from its PKCS#8 DER encoding.
+    /// A key from its PKCS#8 DER encoding, or from a bare 32-byte Ed25519 seed
+    /// (the key file of nodes from before the cluster protocol).
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, Error> {
+        if let Ok(seed) = <[u8; 32]>::try_from(pkcs8) {
+            return Self::from_pkcs8(&seed_to_pkcs8(&seed));
+        }
         let der = PrivatePkcs8KeyDer::from(pkcs8.to_vec());
         let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_ED25519)
             .map_err(|e| Error::Config(format!("the node key is not an Ed25519 key: {e}")))?;
@@ -101,6 +112,18 @@ impl std::fmt::Debug for NodeKey {
     }
 }
 
+/// The PKCS#8 v1 encoding of an Ed25519 private key (RFC 8410): a fixed
+/// prefix, then the 32-byte seed.
+fn seed_to_pkcs8(seed: &[u8; 32]) -> Vec<u8> {
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut out = PREFIX.to_vec();
+    out.extend_from_slice(seed);
+    out
+}
+
 /// The node id a certificate proves, if it parses.
 pub(crate) fn id_of_certificate(cert: &CertificateDer<'_>) -> Option<NodeId> {
     let cert = webpki::EndEntityCert::try_from(cert).ok()?;
@@ -131,6 +154,16 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0, "key readable by others: {mode:o}");
         }
+    }
+
+    #[test]
+    fn a_bare_seed_is_read_and_rewritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(KEY_FILE), [5u8; 32]).expect("write");
+        let a = NodeKey::load_or_create(dir.path()).expect("load seed");
+        assert_ne!(fs::read(dir.path().join(KEY_FILE)).expect("read").len(), 32);
+        let b = NodeKey::load_or_create(dir.path()).expect("load pkcs8");
+        assert_eq!(a.id(), b.id());
     }
 
     #[test]
