@@ -7,6 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod cluster;
+mod layout;
+
+pub use cluster::*;
+pub use layout::*;
+
 /// One admin operation, parsed from HTTP by [`AdminRequest::from_http`] and turned
 /// back into HTTP by [`AdminRequest::to_http`] (the CLI's side).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +49,26 @@ pub enum AdminRequest {
     AddBucketAlias(BucketAliasRequest),
     /// `POST /v2/RemoveBucketAlias`.
     RemoveBucketAlias(BucketAliasRequest),
+    /// `GET /v2/GetNodeInfo?node=self|*|<id>`.
+    GetNodeInfo(GetNodeInfoRequest),
+    /// `GET /v2/GetClusterStatus`.
+    GetClusterStatus,
+    /// `GET /v2/GetClusterHealth`.
+    GetClusterHealth,
+    /// `POST /v2/ConnectClusterNodes`.
+    ConnectClusterNodes(ConnectClusterNodesRequest),
+    /// `GET /v2/GetClusterLayout`.
+    GetClusterLayout,
+    /// `POST /v2/UpdateClusterLayout`: stages role and parameter changes.
+    UpdateClusterLayout(UpdateClusterLayoutRequest),
+    /// `POST /v2/PreviewClusterLayoutChanges`.
+    PreviewClusterLayoutChanges,
+    /// `POST /v2/ApplyClusterLayout`.
+    ApplyClusterLayout(ApplyClusterLayoutRequest),
+    /// `POST /v2/RevertClusterLayout`: drops the staged changes.
+    RevertClusterLayout,
+    /// `GET /v2/GetClusterLayoutHistory`.
+    GetClusterLayoutHistory,
 }
 
 impl AdminRequest {
@@ -65,12 +91,22 @@ impl AdminRequest {
             AdminRequest::DenyBucketKey(_) => "DenyBucketKey",
             AdminRequest::AddBucketAlias(_) => "AddBucketAlias",
             AdminRequest::RemoveBucketAlias(_) => "RemoveBucketAlias",
+            AdminRequest::GetNodeInfo(_) => "GetNodeInfo",
+            AdminRequest::GetClusterStatus => "GetClusterStatus",
+            AdminRequest::GetClusterHealth => "GetClusterHealth",
+            AdminRequest::ConnectClusterNodes(_) => "ConnectClusterNodes",
+            AdminRequest::GetClusterLayout => "GetClusterLayout",
+            AdminRequest::UpdateClusterLayout(_) => "UpdateClusterLayout",
+            AdminRequest::PreviewClusterLayoutChanges => "PreviewClusterLayoutChanges",
+            AdminRequest::ApplyClusterLayout(_) => "ApplyClusterLayout",
+            AdminRequest::RevertClusterLayout => "RevertClusterLayout",
+            AdminRequest::GetClusterLayoutHistory => "GetClusterLayoutHistory",
         }
     }
 }
 
 /// What a handler answers; turned into HTTP in one place (`server.rs`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum AdminResponse {
     /// The node can serve requests.
     Health(HealthResponse),
@@ -86,6 +122,22 @@ pub enum AdminResponse {
     BucketInfo(GetBucketInfoResponse),
     /// Done; nothing to report (deletions).
     Empty(EmptyResponse),
+    /// Nodes described.
+    NodeInfo(GetNodeInfoResponse),
+    /// The nodes of the cluster.
+    ClusterStatus(GetClusterStatusResponse),
+    /// Whether the data is reachable.
+    ClusterHealth(GetClusterHealthResponse),
+    /// The outcome of each connection asked for.
+    ConnectNodes(ConnectClusterNodesResponse),
+    /// The layout and its staged changes.
+    ClusterLayout(GetClusterLayoutResponse),
+    /// What applying the staged changes would do.
+    LayoutPreview(PreviewClusterLayoutChangesResponse),
+    /// What applying the staged changes did.
+    LayoutApplied(ApplyClusterLayoutResponse),
+    /// The layout versions kept.
+    LayoutHistory(GetClusterLayoutHistoryResponse),
 }
 
 // ---- shared pieces ----

@@ -1,6 +1,8 @@
 //! Errors of the admin API and their HTTP form: one exhaustive mapping to a code
 //! and a status, and a JSON body `{"code","message","region","path"}`.
 
+use hangar_cluster::layout_sync::LayoutSyncError;
+use hangar_cluster::LayoutError;
 use http::{Method, StatusCode};
 use serde::Serialize;
 
@@ -60,6 +62,37 @@ pub enum Error {
         /// The id.
         id: String,
     },
+    /// The layout change was refused (see [`Error::code_and_status`] for the
+    /// codes by cause).
+    #[error(transparent)]
+    Layout(LayoutError),
+    /// Nothing to preview, apply or revert.
+    #[error("nothing to {action}: no staged change alters the current layout")]
+    NothingStaged {
+        /// What was asked: `preview`, `apply` or `revert`.
+        action: &'static str,
+    },
+    /// The layout could not be saved.
+    #[error("saving the layout: {0}")]
+    LayoutStorage(LayoutSyncError),
+}
+
+impl From<LayoutError> for Error {
+    fn from(e: LayoutError) -> Self {
+        match e {
+            LayoutError::NothingStaged => Error::NothingStaged { action: "apply" },
+            e => Error::Layout(e),
+        }
+    }
+}
+
+impl From<LayoutSyncError> for Error {
+    fn from(e: LayoutSyncError) -> Self {
+        match e {
+            LayoutSyncError::Layout(e) => e.into(),
+            e => Error::LayoutStorage(e),
+        }
+    }
 }
 
 /// Result with this crate's [`Error`].
@@ -111,6 +144,31 @@ impl Error {
             Error::PayloadTooLarge { .. } => ("PayloadTooLarge", StatusCode::PAYLOAD_TOO_LARGE),
             Error::Body { .. } => ("IncompleteBody", StatusCode::BAD_REQUEST),
             Error::KeyAlreadyExists { .. } => ("KeyAlreadyExists", StatusCode::CONFLICT),
+            Error::Layout(e) => match e {
+                LayoutError::VersionMismatch { .. } => {
+                    ("LayoutVersionMismatch", StatusCode::CONFLICT)
+                }
+                // Not expected: the layout manager hands out timestamps newer
+                // than the history's. Trying again would take a newer one.
+                LayoutError::StaleTimestamp { .. } => ("LayoutConflict", StatusCode::CONFLICT),
+                LayoutError::Assignment(_) => ("ImpossibleLayout", StatusCode::BAD_REQUEST),
+                LayoutError::NothingStaged => ("NothingStaged", StatusCode::BAD_REQUEST),
+                LayoutError::UnknownNode { .. } | LayoutError::NoSuchNode { .. } => {
+                    ("NoSuchNode", StatusCode::BAD_REQUEST)
+                }
+                LayoutError::AmbiguousNodePrefix { .. } => {
+                    ("AmbiguousNodeId", StatusCode::BAD_REQUEST)
+                }
+                LayoutError::InvalidNodePrefix { .. } => ("InvalidNodeId", StatusCode::BAD_REQUEST),
+                LayoutError::EmptyZone { .. }
+                | LayoutError::ZeroCapacity { .. }
+                | LayoutError::ZeroReplicationFactor
+                | LayoutError::InvalidZoneRedundancy { .. } => {
+                    ("InvalidLayoutParameter", StatusCode::BAD_REQUEST)
+                }
+            },
+            Error::NothingStaged { .. } => ("NothingStaged", StatusCode::BAD_REQUEST),
+            Error::LayoutStorage(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 

@@ -1,12 +1,12 @@
 //! The dispatch of an [`AdminRequest`] to its handler: one function per endpoint,
-//! in `keys.rs`, `buckets.rs` and `metrics.rs`.
+//! in `keys.rs`, `buckets.rs`, `metrics.rs`, `cluster.rs` and `layout.rs`.
 
 use hangar_cluster::System;
 use hangar_model::ObjectService;
 
 use crate::api::{AdminRequest, AdminResponse, HealthResponse};
 use crate::error::Result;
-use crate::{buckets, keys, metrics};
+use crate::{buckets, cluster as nodes, keys, layout, metrics};
 
 /// Runs `request` against `service` and `cluster`.
 pub async fn handle(
@@ -14,7 +14,6 @@ pub async fn handle(
     cluster: &System,
     request: AdminRequest,
 ) -> Result<AdminResponse> {
-    let _ = cluster;
     use AdminRequest as R;
     use AdminResponse as A;
     Ok(match request {
@@ -36,5 +35,19 @@ pub async fn handle(
         R::DenyBucketKey(r) => A::BucketInfo(buckets::set_bucket_key(service, r, false).await?),
         R::AddBucketAlias(r) => A::BucketInfo(buckets::add_alias(service, r).await?),
         R::RemoveBucketAlias(r) => A::BucketInfo(buckets::remove_alias(service, r).await?),
+        R::GetNodeInfo(r) => A::NodeInfo(nodes::get_node_info(cluster, r)?),
+        R::GetClusterStatus => A::ClusterStatus(nodes::get_cluster_status(cluster)),
+        R::GetClusterHealth => A::ClusterHealth(nodes::get_cluster_health(cluster)),
+        R::ConnectClusterNodes(r) => {
+            A::ConnectNodes(nodes::connect_cluster_nodes(cluster, r).await?)
+        }
+        R::GetClusterLayout => A::ClusterLayout(layout::get_cluster_layout(cluster)),
+        R::UpdateClusterLayout(r) => A::ClusterLayout(layout::update_cluster_layout(cluster, r)?),
+        R::PreviewClusterLayoutChanges => {
+            A::LayoutPreview(layout::preview_cluster_layout_changes(cluster)?)
+        }
+        R::ApplyClusterLayout(r) => A::LayoutApplied(layout::apply_cluster_layout(cluster, r)?),
+        R::RevertClusterLayout => A::ClusterLayout(layout::revert_cluster_layout(cluster)?),
+        R::GetClusterLayoutHistory => A::LayoutHistory(layout::get_cluster_layout_history(cluster)),
     })
 }

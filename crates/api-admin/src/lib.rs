@@ -7,15 +7,18 @@
 //!
 //! Every operation is one [`AdminRequest`] variant. The server parses HTTP into
 //! it ([`AdminRequest::from_http`]), runs it with [`handle`] against the
-//! [`hangar_model::ObjectService`], and turns the [`AdminResponse`] or the
+//! [`hangar_model::ObjectService`] or the node's [`hangar_cluster::System`]
+//! (status, membership, layout), and turns the [`AdminResponse`] or the
 //! [`Error`] into HTTP in one place. Clients such as the `hangar` CLI build the
 //! same requests and send their HTTP form ([`AdminRequest::to_http`]).
 
 pub mod api;
 mod buckets;
+mod cluster;
 mod error;
 mod handler;
 mod keys;
+mod layout;
 mod metrics;
 mod router;
 mod server;

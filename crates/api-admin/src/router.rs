@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::api::{
     AdminRequest, DeleteBucketRequest, DeleteKeyRequest, GetBucketInfoRequest, GetKeyInfoRequest,
-    UpdateKeyRequest,
+    GetNodeInfoRequest, UpdateKeyRequest,
 };
 use crate::error::{Error, Result};
 
@@ -73,6 +73,28 @@ fn route(path: &str) -> Option<(Method, Parser)> {
         "/v2/DenyBucketKey" => (Method::POST, |_, b| Ok(R::DenyBucketKey(json(b)?))),
         "/v2/AddBucketAlias" => (Method::POST, |_, b| Ok(R::AddBucketAlias(json(b)?))),
         "/v2/RemoveBucketAlias" => (Method::POST, |_, b| Ok(R::RemoveBucketAlias(json(b)?))),
+        "/v2/GetNodeInfo" => (Method::GET, |q, _| {
+            Ok(R::GetNodeInfo(GetNodeInfoRequest {
+                node: q.require("node")?,
+            }))
+        }),
+        "/v2/GetClusterStatus" => (Method::GET, |_, _| Ok(R::GetClusterStatus)),
+        "/v2/GetClusterHealth" => (Method::GET, |_, _| Ok(R::GetClusterHealth)),
+        "/v2/ConnectClusterNodes" => (Method::POST, |_, b| {
+            Ok(R::ConnectClusterNodes(json_required(b)?))
+        }),
+        "/v2/GetClusterLayout" => (Method::GET, |_, _| Ok(R::GetClusterLayout)),
+        "/v2/UpdateClusterLayout" => (Method::POST, |_, b| Ok(R::UpdateClusterLayout(json(b)?))),
+        "/v2/PreviewClusterLayoutChanges" => (Method::POST, |_, b| {
+            no_body(b)?;
+            Ok(R::PreviewClusterLayoutChanges)
+        }),
+        "/v2/ApplyClusterLayout" => (Method::POST, |_, b| Ok(R::ApplyClusterLayout(json(b)?))),
+        "/v2/RevertClusterLayout" => (Method::POST, |_, b| {
+            no_body(b)?;
+            Ok(R::RevertClusterLayout)
+        }),
+        "/v2/GetClusterLayoutHistory" => (Method::GET, |_, _| Ok(R::GetClusterLayoutHistory)),
         _ => return None,
     };
     Some((method, parse))
@@ -162,6 +184,18 @@ impl AdminRequest {
             R::DenyBucketKey(r) => post("/v2/DenyBucketKey", &[], to_json(r)),
             R::AddBucketAlias(r) => post("/v2/AddBucketAlias", &[], to_json(r)),
             R::RemoveBucketAlias(r) => post("/v2/RemoveBucketAlias", &[], to_json(r)),
+            R::GetNodeInfo(r) => get("/v2/GetNodeInfo", &[("node", Some(&r.node))]),
+            R::GetClusterStatus => get("/v2/GetClusterStatus", &[]),
+            R::GetClusterHealth => get("/v2/GetClusterHealth", &[]),
+            R::ConnectClusterNodes(r) => post("/v2/ConnectClusterNodes", &[], to_json(r)),
+            R::GetClusterLayout => get("/v2/GetClusterLayout", &[]),
+            R::UpdateClusterLayout(r) => post("/v2/UpdateClusterLayout", &[], to_json(r)),
+            R::PreviewClusterLayoutChanges => {
+                post("/v2/PreviewClusterLayoutChanges", &[], Vec::new())
+            }
+            R::ApplyClusterLayout(r) => post("/v2/ApplyClusterLayout", &[], to_json(r)),
+            R::RevertClusterLayout => post("/v2/RevertClusterLayout", &[], Vec::new()),
+            R::GetClusterLayoutHistory => get("/v2/GetClusterLayoutHistory", &[]),
         }
     }
 }
@@ -174,6 +208,24 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
         body
     };
     serde_json::from_slice(body).map_err(|source| Error::InvalidJson { source })
+}
+
+/// Parses a JSON body that must be there (an empty one is refused).
+fn json_required<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::bad_request("this endpoint needs a JSON body"));
+    }
+    json(body)
+}
+
+/// Refuses a body on an endpoint that takes none (`{}` is accepted, as some
+/// clients always send one).
+fn no_body(body: &[u8]) -> Result<()> {
+    let value: serde_json::Value = json(body)?;
+    match value.as_object() {
+        Some(o) if o.is_empty() => Ok(()),
+        _ => Err(Error::bad_request("this endpoint takes no body (or {})")),
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
@@ -352,6 +404,48 @@ mod tests {
                     local_alias: "l".into(),
                 },
             }),
+            AdminRequest::GetNodeInfo(GetNodeInfoRequest {
+                node: "self".into(),
+            }),
+            AdminRequest::GetClusterStatus,
+            AdminRequest::GetClusterHealth,
+            AdminRequest::ConnectClusterNodes(ConnectClusterNodesRequest(vec![
+                "ab@127.0.0.1:3901".into(),
+            ])),
+            AdminRequest::GetClusterLayout,
+            AdminRequest::UpdateClusterLayout(UpdateClusterLayoutRequest {
+                roles: vec![
+                    NodeRoleChange {
+                        id: "ab".into(),
+                        action: RoleChangeAction::Remove,
+                    },
+                    NodeRoleChange {
+                        id: "cd".into(),
+                        action: RoleChangeAction::Set {
+                            zone: "dc1".into(),
+                            capacity: None,
+                            tags: vec!["t".into()],
+                        },
+                    },
+                    NodeRoleChange {
+                        id: "ef".into(),
+                        action: RoleChangeAction::Set {
+                            zone: "dc2".into(),
+                            capacity: Some(1 << 40),
+                            tags: vec![],
+                        },
+                    },
+                ],
+                parameters: Some(LayoutParametersUpdate {
+                    zone_redundancy: Some(ZoneRedundancy::AtLeast(2)),
+                    replication_factor: Some(3),
+                }),
+            }),
+            AdminRequest::UpdateClusterLayout(UpdateClusterLayoutRequest::default()),
+            AdminRequest::PreviewClusterLayoutChanges,
+            AdminRequest::ApplyClusterLayout(ApplyClusterLayoutRequest { version: 7 }),
+            AdminRequest::RevertClusterLayout,
+            AdminRequest::GetClusterLayoutHistory,
         ];
         for r in &requests {
             round_trip(r);
@@ -411,6 +505,49 @@ mod tests {
                 None,
                 br#"{"bucketId":"00","localAlias":"x"}"#,
                 "InvalidJson",
+            ),
+            (get.clone(), "/v2/GetNodeInfo", None, b"", "InvalidRequest"),
+            (
+                post.clone(),
+                "/v2/GetClusterStatus",
+                None,
+                b"",
+                "MethodNotAllowed",
+            ),
+            (
+                post.clone(),
+                "/v2/ConnectClusterNodes",
+                None,
+                b"",
+                "InvalidRequest",
+            ),
+            (
+                post.clone(),
+                "/v2/UpdateClusterLayout",
+                None,
+                br#"{"roles":[{"id":"ab","zone":"z","capacity":1,"extra":0}]}"#,
+                "InvalidJson",
+            ),
+            (
+                post.clone(),
+                "/v2/UpdateClusterLayout",
+                None,
+                br#"{"parameters":{"zoneRedundancy":{"atMost":2}}}"#,
+                "InvalidJson",
+            ),
+            (
+                post.clone(),
+                "/v2/ApplyClusterLayout",
+                None,
+                b"",
+                "InvalidJson",
+            ),
+            (
+                post.clone(),
+                "/v2/RevertClusterLayout",
+                None,
+                b"1",
+                "InvalidRequest",
             ),
         ];
         for (method, path, query, body, code) in cases {

@@ -234,6 +234,14 @@ fn into_http(response: AdminResponse) -> Response<Full<Bytes>> {
         AdminResponse::BucketList(r) => json_response(StatusCode::OK, &r),
         AdminResponse::BucketInfo(r) => json_response(StatusCode::OK, &r),
         AdminResponse::Empty(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::NodeInfo(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::ClusterStatus(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::ClusterHealth(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::ConnectNodes(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::ClusterLayout(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::LayoutPreview(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::LayoutApplied(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::LayoutHistory(r) => json_response(StatusCode::OK, &r),
     }
 }
 

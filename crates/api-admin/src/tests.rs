@@ -21,10 +21,18 @@ use tokio_util::sync::CancellationToken;
 use crate::api::*;
 use crate::{serve, AdminRequest, ErrorBody, MAX_BODY_BYTES};
 
+mod cluster;
+
 const TOKEN: &str = "test-admin-token";
 
 struct Harness {
     _dir: tempfile::TempDir,
+    /// The cluster of the node under test, on `net`.
+    cluster: std::sync::Arc<hangar_cluster::System>,
+    /// The in-memory network other test nodes join.
+    net: hangar_net::memory::MemoryNetwork,
+    /// The cluster secret of `net`.
+    secret: hangar_net::RpcSecret,
     addr: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
     shutdown: CancellationToken,
@@ -76,10 +84,20 @@ fn new_service(dir: &std::path::Path) -> ObjectService {
 
 /// A cluster of one node on an in-memory network.
 fn test_cluster() -> std::sync::Arc<hangar_cluster::System> {
+    test_node(
+        &hangar_net::memory::MemoryNetwork::new(),
+        &hangar_net::RpcSecret::generate(),
+    )
+}
+
+/// A node (replication factor 1) on `net`.
+fn test_node(
+    net: &hangar_net::memory::MemoryNetwork,
+    secret: &hangar_net::RpcSecret,
+) -> std::sync::Arc<hangar_cluster::System> {
     let key = hangar_net::NodeKey::generate().expect("key");
-    let net = hangar_net::memory::MemoryNetwork::new();
     hangar_cluster::System::with_transport(
-        net.transport(key.id(), &hangar_net::RpcSecret::generate()),
+        net.transport(key.id(), secret),
         hangar_util::clock::Clock::system(),
         None,
         hangar_cluster::membership::MembershipConfig::default(),
@@ -99,15 +117,21 @@ async fn start() -> Harness {
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
     let shutdown = CancellationToken::new();
+    let net = hangar_net::memory::MemoryNetwork::new();
+    let secret = hangar_net::RpcSecret::generate();
+    let cluster = test_node(&net, &secret);
     let server = tokio::spawn(serve(
         listener,
         service,
-        test_cluster(),
+        cluster.clone(),
         TOKEN.to_string(),
         shutdown.clone(),
     ));
     Harness {
         _dir: dir,
+        cluster,
+        net,
+        secret,
         addr,
         client: Client::builder(TokioExecutor::new()).build_http(),
         shutdown,
