@@ -1,5 +1,6 @@
-//! The `hangar` binary: `hangar server` runs a node; `hangar key ...` and
-//! `hangar bucket ...` are clients of a node's admin API.
+//! The `hangar` binary: `hangar server` runs a node; `hangar key ...`,
+//! `hangar bucket ...`, `hangar node ...`, `hangar status` and
+//! `hangar layout ...` are clients of a node's admin API.
 
 mod cli;
 mod config;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::cli::{AdminTarget, BucketCommand, KeyCommand};
+use crate::cli::{AdminTarget, BucketCommand, KeyCommand, LayoutCommand, NodeCommand};
 use crate::config::RawConfig;
 
 /// jemalloc, configured in `.cargo/config.toml` to hand freed memory back to the
@@ -46,6 +47,29 @@ enum Command {
         target: AdminTarget,
         #[command(subcommand)]
         command: BucketCommand,
+    },
+    /// Shows this node's id and connects it to other nodes (through the admin
+    /// API).
+    Node {
+        #[command(flatten)]
+        target: AdminTarget,
+        #[command(subcommand)]
+        command: NodeCommand,
+    },
+    /// Shows the cluster's health and every node known: zone, capacity,
+    /// partitions, up or down, round-trip time, layout version (through the
+    /// admin API).
+    Status {
+        #[command(flatten)]
+        target: AdminTarget,
+    },
+    /// Manages the cluster layout: node roles, replication factor and zone
+    /// redundancy are staged, shown, then applied (through the admin API).
+    Layout {
+        #[command(flatten)]
+        target: AdminTarget,
+        #[command(subcommand)]
+        command: LayoutCommand,
     },
 }
 
@@ -89,6 +113,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Key { target, command } => runtime.block_on(cli::run_key(target, command)),
         Command::Bucket { target, command } => runtime.block_on(cli::run_bucket(target, command)),
+        Command::Node { target, command } => runtime.block_on(cli::run_node(target, command)),
+        Command::Status { target } => runtime.block_on(cli::run_status(target)),
+        Command::Layout { target, command } => runtime.block_on(cli::run_layout(target, command)),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `hangar key ...` and `hangar bucket ...`: a client of the admin API.
+//! `hangar key ...`, `hangar bucket ...`, `hangar node ...`, `hangar status`
+//! and `hangar layout ...`: a client of the admin API.
 //!
 //! Every command builds [`hangar_api_admin::AdminRequest`]s, sends them to the
 //! admin API named by [`AdminTarget`], and prints the answers as text. Nothing here
@@ -6,11 +7,16 @@
 
 mod buckets;
 mod client;
+mod cluster;
 mod keys;
+mod layout;
+mod size;
 mod table;
 
 pub use buckets::run_bucket;
+pub use cluster::{run_node, run_status, NodeCommand};
 pub use keys::run_key;
+pub use layout::{run_layout, LayoutCommand};
 
 /// Where the admin API is and the token it wants.
 #[derive(Clone, Debug, clap::Args)]
@@ -163,12 +169,16 @@ mod tests {
 
     use super::*;
 
-    #[derive(Debug, Parser)]
+    #[derive(Debug, PartialEq, Eq, Parser)]
     enum Cli {
         #[command(subcommand)]
         Key(KeyCommand),
         #[command(subcommand)]
         Bucket(BucketCommand),
+        #[command(subcommand)]
+        Node(NodeCommand),
+        #[command(subcommand)]
+        Layout(LayoutCommand),
     }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -202,6 +212,126 @@ mod tests {
             cli,
             Cli::Bucket(BucketCommand::Alias { local: Some(_), .. })
         ));
+    }
+
+    #[test]
+    fn cluster_commands_parse() {
+        use hangar_api_admin::api::ZoneRedundancy;
+
+        use super::layout::{AssignArgs, ConfigArgs};
+
+        let cli = parse(&["node", "id"]).expect("node id");
+        assert!(matches!(cli, Cli::Node(NodeCommand::Id)));
+        let peer = format!("{}@10.0.0.2:3901", "ab".repeat(32));
+        let Cli::Node(NodeCommand::Connect { peers }) =
+            parse(&["node", "connect", &peer]).expect("connect")
+        else {
+            panic!("not a connect");
+        };
+        assert_eq!(peers, vec![peer]);
+
+        let cli = parse(&[
+            "layout",
+            "assign",
+            "ab12",
+            "-z",
+            "dc1",
+            "-c",
+            "1.5T",
+            "-t",
+            "ssd,rack1",
+            "--tag",
+            "x",
+        ])
+        .expect("assign");
+        assert_eq!(
+            cli,
+            Cli::Layout(LayoutCommand::Assign(AssignArgs {
+                node: "ab12".into(),
+                zone: "dc1".into(),
+                capacity: Some(1_500_000_000_000),
+                gateway: false,
+                tags: vec!["ssd".into(), "rack1".into(), "x".into()],
+            }))
+        );
+        let cli = parse(&["layout", "assign", "ab12", "--zone", "dc2", "--gateway"])
+            .expect("assign a gateway");
+        assert!(matches!(
+            cli,
+            Cli::Layout(LayoutCommand::Assign(AssignArgs {
+                gateway: true,
+                capacity: None,
+                ..
+            }))
+        ));
+        let cli = parse(&[
+            "layout",
+            "assign",
+            "ab12",
+            "-z",
+            "dc1",
+            "--capacity",
+            "2TiB",
+        ])
+        .expect("binary units");
+        assert!(matches!(
+            cli,
+            Cli::Layout(LayoutCommand::Assign(AssignArgs { capacity: Some(c), .. })) if c == 2 << 40
+        ));
+
+        let cli = parse(&["layout", "config", "-r", "3", "-z", "maximum"]).expect("config");
+        assert_eq!(
+            cli,
+            Cli::Layout(LayoutCommand::Config(ConfigArgs {
+                replication_factor: Some(3),
+                zone_redundancy: Some(ZoneRedundancy::Maximum),
+            }))
+        );
+        let cli = parse(&["layout", "config", "--zone-redundancy", "2"]).expect("config");
+        assert_eq!(
+            cli,
+            Cli::Layout(LayoutCommand::Config(ConfigArgs {
+                replication_factor: None,
+                zone_redundancy: Some(ZoneRedundancy::AtLeast(2)),
+            }))
+        );
+        let cli = parse(&["layout", "apply", "--version", "4"]).expect("apply");
+        assert_eq!(cli, Cli::Layout(LayoutCommand::Apply { version: 4 }));
+        for (args, expected) in [
+            (&["layout", "show"][..], LayoutCommand::Show),
+            (&["layout", "revert"][..], LayoutCommand::Revert),
+            (&["layout", "history"][..], LayoutCommand::History),
+            (
+                &["layout", "remove", "ab12"][..],
+                LayoutCommand::Remove {
+                    node: "ab12".into(),
+                },
+            ),
+        ] {
+            assert_eq!(parse(args).expect("parse"), Cli::Layout(expected));
+        }
+    }
+
+    #[test]
+    fn bad_cluster_commands_are_refused() {
+        let refused = [
+            &["node", "connect"][..],
+            &["layout", "assign", "ab12", "-c", "1T"][..],
+            &["layout", "assign", "ab12", "-z", "dc1"][..],
+            &["layout", "assign", "ab12", "-z", "dc1", "-c", "1T", "-g"][..],
+            &["layout", "assign", "ab12", "-z", "dc1", "-c", "0"][..],
+            &["layout", "assign", "ab12", "-z", "dc1", "-c", "-5G"][..],
+            &["layout", "assign", "ab12", "-z", "dc1", "-c", "12 parsecs"][..],
+            &["layout", "config"][..],
+            &["layout", "config", "-z", "0"][..],
+            &["layout", "config", "-z", "minimum"][..],
+            &["layout", "config", "-r", "-1"][..],
+            &["layout", "apply"][..],
+            &["layout", "apply", "--version", "x"][..],
+        ];
+        for args in refused {
+            assert!(parse(args).is_err(), "{args:?} accepted");
+        }
     }
 
     #[test]
