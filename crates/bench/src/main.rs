@@ -16,6 +16,7 @@ mod db_engines;
 mod hash;
 mod layout;
 mod multipart;
+mod net;
 mod raw;
 mod s3;
 mod stats;
@@ -38,6 +39,8 @@ enum Command {
     Multipart(multipart::MultipartArgs),
     /// Time of the partition assignment for a random cluster.
     Layout(layout::LayoutArgs),
+    /// Node-to-node transport: RPC round trip, priorities under bulk load and loss.
+    Net(net::NetArgs),
     /// Single-core MD5, BLAKE3 and SHA-256 throughput.
     Hash(hash::HashArgs),
     /// redb vs fjall: read-modify-write transactions and range scans.
@@ -50,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::S3(args) => s3::run(args),
         Command::Multipart(args) => multipart::run(args),
         Command::Layout(args) => layout::run(args),
+        Command::Net(args) => net::run(args),
         Command::Hash(args) => hash::run(args),
         Command::DbEngines(args) => db_engines::run(args),
     }

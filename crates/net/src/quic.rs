@@ -47,6 +47,18 @@ pub struct QuicConfig {
     pub idle_timeout: Duration,
     /// Keep-alive packets are sent after this much silence.
     pub keep_alive: Duration,
+    /// Congestion control.
+    pub congestion: Congestion,
+}
+
+/// The congestion controller of node connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Congestion {
+    /// CUBIC: backs off on every loss, like TCP.
+    Cubic,
+    /// BBR: paces at the measured bottleneck rate, and does not take random
+    /// loss for congestion, which suits long lossy Internet paths.
+    Bbr,
 }
 
 impl QuicConfig {
@@ -58,6 +70,7 @@ impl QuicConfig {
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
             keep_alive: Duration::from_secs(2),
+            congestion: Congestion::Cubic,
         }
     }
 }
@@ -84,6 +97,14 @@ fn transport_config(config: &QuicConfig) -> Result<Arc<quinn::TransportConfig>, 
     t.stream_receive_window((4u32 << 20).into());
     t.receive_window((16u32 << 20).into());
     t.send_window(16 << 20);
+    match config.congestion {
+        Congestion::Cubic => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::CubicConfig::default()));
+        }
+        Congestion::Bbr => {
+            t.congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+        }
+    }
     Ok(Arc::new(t))
 }
 

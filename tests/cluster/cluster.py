@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""A real cluster of `hangar server` processes on loopback.
+
+- 5 nodes, each told only about node 0, all see each other within 10 s.
+- The operator assigns 3 zones with the CLI and applies: every node shows the
+  new layout version.
+- A node killed with SIGKILL is shown down within 5 s, and up again within 5 s
+  of its restart; a node restarted on a new port is found again.
+- A node with another rpc_secret never joins and learns nothing; garbage
+  datagrams on a node's QUIC port change nothing; the admin API refuses missing
+  and wrong tokens.
+
+Every wait is bounded; every process is killed at the end.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "robustness"))
+from common import HANGAR_BIN, Checks  # noqa: E402
+
+SECRET = os.urandom(32).hex()
+TOKEN = "cluster-test-admin-token-" + os.urandom(8).hex()
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    def __init__(self, root, name, secret=SECRET):
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.name = name
+        self.secret = secret
+        self.rpc_port = free_port(socket.SOCK_DGRAM)
+        self.s3_port = free_port()
+        self.admin_port = free_port()
+        self.bootstrap = []
+        self.proc = None
+        self.id = None
+
+    @property
+    def admin_url(self):
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def write_config(self):
+        peers = ", ".join(f'"{p}"' for p in self.bootstrap)
+        with open(os.path.join(self.dir, "hangar.toml"), "w") as f:
+            f.write(f"""
+metadata_dir = "{self.dir}/meta"
+data_dir = "{self.dir}/data"
+metadata_fsync = false
+data_fsync = false
+rpc_secret = "{self.secret}"
+rpc_bind_addr = "127.0.0.1:{self.rpc_port}"
+bootstrap_peers = [{peers}]
+[s3_api]
+bind_addr = "127.0.0.1:{self.s3_port}"
+[admin]
+bind_addr = "127.0.0.1:{self.admin_port}"
+admin_token = "{TOKEN}"
+""")
+
+    def start(self):
+        self.write_config()
+        log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.proc = subprocess.Popen([HANGAR_BIN, "server", "--config", os.path.join(self.dir, "hangar.toml")],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited: {self.log_tail()}")
+            try:
+                info = self.api("GET", "/v2/GetNodeInfo?node=self")["success"]
+                self.id = next(iter(info.values()))["nodeId"]
+                return
+            except (OSError, urllib.error.URLError, KeyError, StopIteration):
+                time.sleep(0.1)
+        raise SystemExit(f"{self.name} did not start: {self.log_tail()}")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(20) == 0
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return False
+        return True
+
+    def log_tail(self, n=30):
+        try:
+            with open(os.path.join(self.dir, "server.log"), "rb") as f:
+                return b"".join(f.readlines()[-n:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+    def api(self, method, path, body=None, token=TOKEN):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.admin_url + path, data=data, method=method)
+        if token is not None:
+            req.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        with OPENER(req, timeout=10) as r:
+            return json.loads(r.read() or b"{}")
+
+    def status(self):
+        return self.api("GET", "/v2/GetClusterStatus")
+
+    def up_ids(self):
+        try:
+            return {n["id"] for n in self.status()["nodes"] if n["isUp"]}
+        except (OSError, urllib.error.URLError):
+            return set()
+
+    def cli(self, *args):
+        env = dict(os.environ, HANGAR_ADMIN_URL=self.admin_url, HANGAR_ADMIN_TOKEN=TOKEN)
+        r = subprocess.run([HANGAR_BIN, *args], env=env, capture_output=True, text=True, timeout=30)
+        return r.returncode, r.stdout + r.stderr
+
+
+def wait_for(limit, cond, step=0.1):
+    """Seconds until cond() held, or None if it did not within `limit`."""
+    start = time.time()
+    while time.time() - start < limit:
+        if cond():
+            return time.time() - start
+        time.sleep(step)
+    return None
+
+
+def fmt(t):
+    return "never" if t is None else f"{t:.1f} s"
+
+
+def main():
+    checks = Checks("cluster")
+    root = tempfile.mkdtemp(prefix="hangar-cluster.")
+    nodes = [Node(root, f"n{i}") for i in range(5)]
+    intruder = Node(root, "intruder", secret=os.urandom(32).hex())
+    try:
+        nodes[0].start()
+        boot = f"{nodes[0].id}@127.0.0.1:{nodes[0].rpc_port}"
+        code, out = nodes[0].cli("node", "id")
+        checks.check("hangar node id prints id@addr", code == 0 and boot in out, out.strip())
+        start = time.time()
+        for n in nodes[1:]:
+            n.bootstrap = [boot]
+            n.start()
+        ids = {n.id for n in nodes}
+        t = wait_for(10, lambda: all(n.up_ids() == ids for n in nodes))
+        checks.check("5 nodes told of one peer all see each other within 10 s", t is not None,
+                     f"{time.time() - start:.1f} s after starting nodes 1-4")
+
+        # The operator assigns 3 zones and applies.
+        zones = ["paris", "paris", "lyon", "lyon", "brest"]
+        ok = True
+        for n, z in zip(nodes, zones):
+            code, out = nodes[1].cli("layout", "assign", n.id[:12], "-z", z, "-c", "100G")
+            ok = ok and code == 0
+            if code != 0:
+                print(out)
+        code, show = nodes[2].cli("layout", "show")
+        checks.check("layout show prints the staged diff", code == 0 and "brest" in show, show[-500:])
+        code, out = nodes[3].cli("layout", "apply", "--version", "1")
+        checks.check("layout assign and apply succeed", ok and code == 0, out[-300:])
+        t = wait_for(10, lambda: all(n.status()["layoutVersion"] == 1 for n in nodes))
+        checks.check("every node shows layout version 1", t is not None, fmt(t))
+        code, out = nodes[4].cli("status")
+        checks.check("hangar status lists 5 nodes in 3 zones", code == 0 and all(z in out for z in zones)
+                     and out.count("up") >= 5, out[-800:])
+
+        # SIGKILL, then restart.
+        victim = nodes[4]
+        victim.kill()
+        t = wait_for(10, lambda: all(victim.id not in n.up_ids() for n in nodes[:4]))
+        checks.check("a SIGKILLed node is shown down within 5 s", t is not None and t <= 5, fmt(t))
+        victim.start()
+        t = wait_for(10, lambda: all(victim.id in n.up_ids() for n in nodes[:4]))
+        checks.check("it is up again within 5 s of its restart", t is not None and t <= 5, fmt(t))
+
+        # Restart on a new port.
+        mover = nodes[3]
+        mover.stop()
+        mover.rpc_port = free_port(socket.SOCK_DGRAM)
+        mover.bootstrap = []  # only its saved peer list
+        mover.start()
+        t = wait_for(10, lambda: all(mover.id in n.up_ids() for n in nodes if n is not mover))
+        addrs = {n.name: next((x.get("addr") for x in n.status()["nodes"] if x["id"] == mover.id), None)
+                 for n in nodes if n is not mover}
+        checks.check("a node restarted on a new port is found again", t is not None
+                     and all(a and a.endswith(f":{mover.rpc_port}") for a in addrs.values()), f"{fmt(t)} {addrs}")
+
+        # A node with another secret.
+        intruder.bootstrap = [boot]
+        intruder.start()
+        code, out = intruder.cli("node", "connect", f"{nodes[1].id}@127.0.0.1:{nodes[1].rpc_port}")
+        checks.check("node connect with a wrong secret fails", code != 0, out.strip()[-200:])
+        time.sleep(3)
+        known = {x["id"] for x in nodes[0].status()["nodes"]}
+        checks.check("the intruder is unknown to the cluster", intruder.id not in known)
+        seen = {x["id"] for x in intruder.status()["nodes"]}
+        checks.check("the intruder learned nothing", seen <= {intruder.id, nodes[0].id} and intruder.up_ids() == {intruder.id},
+                     str(seen))
+
+        # Garbage on the QUIC port.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for size in (0, 1, 50, 1200, 1400, 65000):
+                s.sendto(os.urandom(size), ("127.0.0.1", nodes[0].rpc_port))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            # A QUIC long-header Initial with a bogus body.
+            s.sendto(bytes([0xc3, 0, 0, 0, 1, 8]) + os.urandom(8) + bytes([8]) + os.urandom(1200), ("127.0.0.1", nodes[0].rpc_port))
+        time.sleep(1)
+        checks.check("garbage datagrams change nothing", nodes[0].proc.poll() is None and nodes[0].up_ids() == ids)
+        code, out = nodes[2].cli("node", "connect", f"{nodes[0].id}@127.0.0.1:{nodes[0].rpc_port}")
+        checks.check("node connect to a member succeeds", code == 0, out.strip()[-200:])
+
+        # Admin tokens.
+        for label, token in (("missing", None), ("wrong", "not-the-token-xxxxxxxx")):
+            try:
+                nodes[0].api("GET", "/v2/GetClusterStatus", token=token)
+                checks.check(f"admin API refuses a {label} token", False)
+            except urllib.error.HTTPError as e:
+                checks.check(f"admin API refuses a {label} token", e.code in (401, 403), str(e.code))
+
+        for n in nodes + [intruder]:
+            checks.check(f"{n.name} stops cleanly", n.stop())
+            panics = [l for l in n.log_tail(10000).splitlines() if "panic" in l.lower()]
+            checks.check(f"no panic in {n.name}'s log", not panics, "; ".join(panics[:2]))
+    finally:
+        for n in nodes + [intruder]:
+            n.kill()
+        if checks.failed:
+            print(f"logs kept in {root}")
+        else:
+            subprocess.run(["rm", "-rf", root], check=False)
+    return checks.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
