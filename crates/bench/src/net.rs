@@ -54,6 +54,12 @@ pub struct NetArgs {
     /// Seconds the bulk transfer runs through the lossy proxy.
     #[arg(long, default_value_t = 15)]
     pub lossy_secs: u64,
+    /// Bandwidth of the shaped link, in Mbit/s.
+    #[arg(long, default_value_t = 100)]
+    pub shaped_mbit: u64,
+    /// Round-trip time of the shaped link, in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    pub shaped_rtt_ms: u64,
     /// Congestion controller: cubic or bbr.
     #[arg(long, default_value = "cubic")]
     pub congestion: String,
@@ -89,10 +95,19 @@ pub fn run(args: &NetArgs) -> anyhow::Result<()> {
         if all || args.scenario == "bulk" {
             bulk(args, None).await?;
         }
+        if all || args.scenario == "shaped" {
+            let proxy = Proxy {
+                one_way: Duration::from_millis(args.shaped_rtt_ms / 2),
+                loss: 0.0,
+                bytes_per_sec: Some(args.shaped_mbit * 1_000_000 / 8),
+            };
+            bulk(args, Some(proxy)).await?;
+        }
         if all || args.scenario == "lossy" {
             let proxy = Proxy {
                 one_way: Duration::from_millis(args.rtt_ms / 2),
                 loss: args.loss,
+                bytes_per_sec: None,
             };
             bulk(args, Some(proxy)).await?;
         }
@@ -272,9 +287,17 @@ async fn bulk(args: &NetArgs, proxy: Option<Proxy>) -> anyhow::Result<()> {
     let busy_count = busy.len();
     let busy = latency(busy);
     let report = serde_json::json!({
-        "scenario": if proxy.is_some() { "lossy" } else { "bulk" },
+        "scenario": match proxy {
+            None => "bulk",
+            Some(p) if p.bytes_per_sec.is_some() => "shaped",
+            Some(_) => "lossy",
+        },
         "congestion": args.congestion,
-        "proxy": proxy.map(|p| serde_json::json!({"rtt_ms": ms(p.one_way * 2), "loss": p.loss})),
+        "proxy": proxy.map(|p| serde_json::json!({
+            "rtt_ms": ms(p.one_way * 2),
+            "loss": p.loss,
+            "mbit_per_s": p.bytes_per_sec.map(|b| b * 8 / 1_000_000),
+        })),
         "bulk_mib": round3(received as f64 / (1 << 20) as f64),
         "bulk_mib_per_s": round3(received as f64 / (1 << 20) as f64 / secs),
         "idle_ms": idle,
@@ -289,11 +312,42 @@ async fn bulk(args: &NetArgs, proxy: Option<Proxy>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A UDP relay adding delay and loss.
+/// A UDP relay adding delay and loss, and optionally limiting bandwidth: each
+/// direction is a FIFO queue drained at `bytes_per_sec`, dropping datagrams
+/// that find more than [`QUEUE_LIMIT`] bytes waiting (a router's tail drop).
 #[derive(Clone, Copy, Debug)]
 struct Proxy {
     one_way: Duration,
     loss: f64,
+    bytes_per_sec: Option<u64>,
+}
+
+/// Bytes a shaped direction queues before dropping.
+const QUEUE_LIMIT: u64 = 256 << 10;
+
+/// One direction's bandwidth limit: when the last queued datagram leaves.
+#[derive(Default)]
+struct Shaper {
+    busy_until: Option<Instant>,
+}
+
+impl Shaper {
+    /// When a datagram of `len` bytes arriving now leaves the queue, or `None`
+    /// if the queue is full.
+    fn departure(&mut self, len: usize, bytes_per_sec: Option<u64>) -> Option<Instant> {
+        let now = Instant::now();
+        let Some(rate) = bytes_per_sec else {
+            return Some(now);
+        };
+        let start = self.busy_until.map_or(now, |t| t.max(now));
+        let queued = start.saturating_duration_since(now).as_secs_f64() * rate as f64;
+        if queued > QUEUE_LIMIT as f64 {
+            return None;
+        }
+        let done = start + Duration::from_secs_f64(len as f64 / rate as f64);
+        self.busy_until = Some(done);
+        Some(done)
+    }
 }
 
 impl Proxy {
@@ -306,48 +360,48 @@ impl Proxy {
         // Client → server.
         let (to_server, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(deliver(back.clone(), rx));
-        {
-            let front = front.clone();
-            let client = client.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                while let Ok((n, from)) = front.recv_from(&mut buf).await {
-                    *client
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(from);
-                    if !rand::thread_rng().gen_bool(self.loss) {
-                        let _ = to_server.send((
-                            Instant::now() + self.one_way,
-                            buf[..n].to_vec(),
-                            server,
-                        ));
-                    }
-                }
-            });
-        }
+        let (from_front, client_w) = (front.clone(), client.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            let mut shaper = Shaper::default();
+            while let Ok((n, from)) = from_front.recv_from(&mut buf).await {
+                *client_w
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(from);
+                self.relay(&mut shaper, &buf[..n], server, &to_server);
+            }
+        });
         // Server → client.
         let (to_client, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(deliver(front.clone(), rx));
         tokio::spawn(async move {
             let mut buf = vec![0u8; 65536];
+            let mut shaper = Shaper::default();
             while let Ok((n, _)) = back.recv_from(&mut buf).await {
                 let dest = *client
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(dest) = dest {
-                    if !rand::thread_rng().gen_bool(self.loss) {
-                        let _ = to_client.send((
-                            Instant::now() + self.one_way,
-                            buf[..n].to_vec(),
-                            dest,
-                        ));
-                    }
+                    self.relay(&mut shaper, &buf[..n], dest, &to_client);
                 }
             }
         });
         Ok(addr)
     }
+
+    /// Drops `datagram` at random, or queues it behind the shaper and the delay.
+    fn relay(&self, shaper: &mut Shaper, datagram: &[u8], dest: SocketAddr, out: &Outbox) {
+        if self.loss > 0.0 && rand::thread_rng().gen_bool(self.loss) {
+            return;
+        }
+        if let Some(at) = shaper.departure(datagram.len(), self.bytes_per_sec) {
+            let _ = out.send((at + self.one_way, datagram.to_vec(), dest));
+        }
+    }
 }
+
+/// Datagrams waiting for their delivery time.
+type Outbox = tokio::sync::mpsc::UnboundedSender<(Instant, Vec<u8>, SocketAddr)>;
 
 /// Sends each datagram at its time (a constant delay keeps them in order).
 async fn deliver(

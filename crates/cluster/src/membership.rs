@@ -120,6 +120,8 @@ struct Peer {
     next_dial: Instant,
     dialing: bool,
     pinging: bool,
+    /// Whether the last state logged was up.
+    logged_up: bool,
 }
 
 impl Peer {
@@ -135,6 +137,7 @@ impl Peer {
             next_dial: Instant::now(),
             dialing: false,
             pinging: false,
+            logged_up: false,
         }
     }
 }
@@ -305,6 +308,13 @@ impl Membership {
         {
             let mut peers = lock(&self.peers);
             for (id, p) in peers.iter_mut() {
+                let up = self.rpc.is_connected(*id)
+                    && p.last_seen
+                        .is_some_and(|t| t.elapsed() < self.config.down_after);
+                if p.logged_up && !up {
+                    tracing::warn!(peer = %id, "peer down: silent for {:?}", p.last_seen.map(|t| t.elapsed()));
+                    p.logged_up = false;
+                }
                 if self.rpc.is_connected(*id) {
                     if !p.pinging {
                         p.pinging = true;
@@ -353,6 +363,9 @@ impl Membership {
                     connected = true;
                     break;
                 }
+                Err(e @ hangar_net::Error::Handshake(_)) => {
+                    tracing::warn!(peer = %id, addr = %a, "dial refused: {e} (same rpc_secret on both nodes?)");
+                }
                 Err(e) => tracing::debug!(peer = %id, addr = %a, "dial failed: {e}"),
             }
         }
@@ -393,12 +406,18 @@ impl Membership {
         {
             let mut peers = lock(&self.peers);
             let p = peers.entry(id).or_insert_with(Peer::new);
-            let was_up = p
-                .last_seen
-                .is_some_and(|t| t.elapsed() < self.config.down_after);
-            if p.addr != Some(hello.addr) {
+            // A node bound to a wildcard address announces it; the address it
+            // is reached at then comes from the connection.
+            let addr = if hello.addr.ip().is_unspecified() {
+                self.rpc.peer_addr(id).map_or(hello.addr, |seen| {
+                    SocketAddr::new(seen.ip(), hello.addr.port())
+                })
+            } else {
+                hello.addr
+            };
+            if p.addr != Some(addr) && !addr.ip().is_unspecified() {
                 changed_addr = true;
-                p.addr = Some(hello.addr);
+                p.addr = Some(addr);
             }
             p.hostname = Some(hello.hostname.clone());
             p.layout_version = Some(hello.layout_version);
@@ -410,8 +429,9 @@ impl Membership {
                     Some(old) => (old * 4 + sample) / 5,
                 });
             }
-            if !was_up {
-                tracing::info!(peer = %id, addr = %hello.addr, "peer up");
+            if !p.logged_up {
+                tracing::info!(peer = %id, %addr, "peer up");
+                p.logged_up = true;
             }
         }
         if hello.layout_digest != ours {
@@ -447,7 +467,7 @@ impl Membership {
         {
             let mut peers = lock(&self.peers);
             for (id, addr) in list {
-                if *id == me {
+                if *id == me || addr.ip().is_unspecified() || addr.port() == 0 {
                     continue;
                 }
                 let p = peers.entry(*id).or_insert_with(|| {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hangar_net::quic::{QuicConfig, QuicTransport};
+use hangar_net::quic::{Congestion, QuicConfig, QuicTransport};
 use hangar_net::{NodeKey, Rpc, RpcSecret, Transport};
 use hangar_util::clock::Clock;
 
@@ -29,6 +29,8 @@ pub struct ClusterConfig {
     pub rpc_bind_addr: SocketAddr,
     /// Address announced to peers, if not the bound one.
     pub rpc_public_addr: Option<SocketAddr>,
+    /// Congestion control of node connections.
+    pub congestion: Congestion,
     /// Peers dialled at start.
     pub bootstrap_peers: Vec<BootstrapPeer>,
     /// Parameters of the layout of a fresh cluster.
@@ -118,8 +120,15 @@ impl System {
         let key = NodeKey::load_or_create(&config.metadata_dir)?;
         let mut quic = QuicConfig::new(config.rpc_bind_addr);
         quic.public_addr = config.rpc_public_addr;
+        quic.congestion = config.congestion;
         let transport = QuicTransport::bind(&key, &config.rpc_secret, &quic)?;
         tracing::info!(node = %key.id().to_hex(), addr = %transport.local_addr(), "cluster endpoint listening");
+        if transport.local_addr().ip().is_unspecified() {
+            tracing::warn!(
+                "rpc_bind_addr is a wildcard address and rpc_public_addr is not set: \
+                 peers will use the address they see this node's connections come from"
+            );
+        }
         let membership = MembershipConfig {
             bootstrap: config.bootstrap_peers.clone(),
             ..config.membership.clone()

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use hangar_cluster::membership::BootstrapPeer;
+use hangar_net::quic::Congestion;
 use hangar_net::RpcSecret;
 use serde::Deserialize;
 
@@ -54,6 +55,9 @@ pub struct RawConfig {
     pub rpc_bind_addr: SocketAddr,
     /// Address other nodes should use, if not `rpc_bind_addr`.
     pub rpc_public_addr: Option<SocketAddr>,
+    /// Congestion control between nodes: `bbr` (default) or `cubic`.
+    #[serde(default = "default_congestion")]
+    pub rpc_congestion: String,
     /// Peers to contact at start: `<node id>@<host:port>`.
     #[serde(default)]
     pub bootstrap_peers: Vec<String>,
@@ -142,6 +146,9 @@ fn default_body_idle_timeout() -> u64 {
 fn default_rpc_bind() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 3901))
 }
+fn default_congestion() -> String {
+    "bbr".into()
+}
 fn default_replication_factor() -> usize {
     3
 }
@@ -201,6 +208,8 @@ pub struct Config {
     pub rpc_bind_addr: SocketAddr,
     /// Node-to-node public address.
     pub rpc_public_addr: Option<SocketAddr>,
+    /// Congestion control between nodes.
+    pub rpc_congestion: Congestion,
     /// Bootstrap peers.
     pub bootstrap_peers: Vec<BootstrapPeer>,
     /// Replication factor of a new cluster's layout.
@@ -245,6 +254,7 @@ impl RawConfig {
             rpc_secret_file: None,
             rpc_bind_addr: SocketAddr::from(([127, 0, 0, 1], 3901)),
             rpc_public_addr: None,
+            rpc_congestion: default_congestion(),
             bootstrap_peers: Vec::new(),
             replication_factor: 1,
             s3_api: RawS3 {
@@ -335,6 +345,11 @@ impl RawConfig {
             .map(|p| p.parse::<BootstrapPeer>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<Vec<_>>>()
             .context("bootstrap_peers")?;
+        let rpc_congestion = match self.rpc_congestion.as_str() {
+            "bbr" => Congestion::Bbr,
+            "cubic" => Congestion::Cubic,
+            other => bail!("rpc_congestion must be \"bbr\" or \"cubic\", not {other:?}"),
+        };
         if !(1..=7).contains(&self.replication_factor) {
             bail!("replication_factor must be between 1 and 7");
         }
@@ -365,6 +380,7 @@ impl RawConfig {
             rpc_secret,
             rpc_bind_addr: self.rpc_bind_addr,
             rpc_public_addr: self.rpc_public_addr,
+            rpc_congestion,
             bootstrap_peers,
             replication_factor: self.replication_factor,
         })

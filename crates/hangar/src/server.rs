@@ -57,6 +57,7 @@ pub async fn start(
             rpc_secret: config.rpc_secret.clone(),
             rpc_bind_addr: config.rpc_bind_addr,
             rpc_public_addr: config.rpc_public_addr,
+            congestion: config.rpc_congestion,
             bootstrap_peers: config.bootstrap_peers.clone(),
             initial_params: LayoutParams {
                 replication_factor: config.replication_factor,

@@ -70,7 +70,7 @@ impl QuicConfig {
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
             keep_alive: Duration::from_secs(2),
-            congestion: Congestion::Cubic,
+            congestion: Congestion::Bbr,
         }
     }
 }

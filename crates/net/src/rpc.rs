@@ -255,6 +255,14 @@ impl Rpc {
         peers
     }
 
+    /// The current address of the connection to `id`, if connected.
+    pub fn peer_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.peers()
+            .get(&id)
+            .filter(|c| !c.is_closed())
+            .map(|c| c.remote_addr())
+    }
+
     /// Closes the connection to `id`, if any.
     pub fn disconnect(&self, id: NodeId) {
         if let Some(conn) = self.peers().remove(&id) {
