@@ -1,7 +1,9 @@
 //! Assignment of partitions to nodes: for every partition, `replication_factor`
 //! distinct nodes spread over at least as many zones as the zone redundancy asks,
 //! with the largest usable capacity the nodes' capacities allow, moving as few
-//! replicas as possible from a previous assignment.
+//! replicas as possible from a previous assignment, and among those spreading
+//! the replicas over the nodes in proportion to their capacity as evenly as
+//! the constraints allow.
 //!
 //! Every partition stores the same amount of data, the *partition size* `S`; a node
 //! of capacity `c` can hold `⌊c / S⌋` partition replicas (and never two replicas of
@@ -30,19 +32,68 @@
 //! none above `total capacity / (PARTITION_COUNT × rf)`), one maximum flow
 //! (Dinic's algorithm) per step.
 //!
-//! **Fewest moves.** At the optimal `S`, the assignment is a *minimum-cost*
-//! maximum flow (primal-dual: Dijkstra on reduced costs, then Dinic on the edges
-//! of reduced cost 0) in which a placement edge costs 0 if the previous
-//! assignment given to [`reassign`] had that replica on that node, and 1
-//! otherwise; no other edge costs anything. The cost of a flow is therefore the
-//! number of replicas placed on a node that did not hold them before, each a
-//! partition copy of at most `S` bytes. Costs sit on placement edges only and
-//! the maximum flows are exactly the valid assignments, so the `zr` / `rf − zr`
-//! split changes which routes a flow may take but not what it costs: the result
-//! is, exactly, a valid assignment of the largest usable capacity that moves the
-//! fewest replicas. Usable capacity comes first: no smaller `S` is considered to
-//! save moves. Without a previous assignment every placement costs 1 and every
-//! assignment costs the same.
+//! **Fewest moves, then balance.** At the optimal `S`, the assignment is a
+//! *minimum-cost* maximum flow (primal-dual: Dijkstra on reduced costs, then
+//! flow pushed along the paths of reduced cost 0) whose costs rank the
+//! assignments lexicographically: first by moves, then by balance.
+//!
+//! - *Moves.* A placement edge costs 0 if the previous assignment given to
+//!   [`reassign`] had that replica on that node, and `M` otherwise: the moves
+//!   of a flow are the replicas placed on a node that did not hold them
+//!   before, each a partition copy of at most `S` bytes. Costs on placement
+//!   edges only depend on the assignment, not on the route through the
+//!   `zr` / `rf − zr` split, since the maximum flows are exactly the valid
+//!   assignments.
+//! - *Balance.* A node `n` of capacity `c_n` holding `l_n` replicas costs
+//!   about `q S l_n² / c_n`, that is `q × l_n ×` the fraction of its capacity
+//!   in use: its edge to the sink is split into one edge of capacity 1 per
+//!   replica it has room for, the `k`-th costing `⌈q S (2k − 1) / c_n⌉`,
+//!   with `q = 2 ⌈c_max / S⌉` for the largest capacity `c_max`. A node's
+//!   marginal costs thus increase by steps of `2q S / c_n ≥ 4`, so a cheapest
+//!   flow fills its edges in order and pays the convex cost of its load, and
+//!   rounding up shifts each by less than a quarter of a step. Minimising
+//!   `Σ l_n² / c_n` over all nodes spreads the replicas in proportion to
+//!   capacity (every node at the same fraction of its capacity), as far as
+//!   the zone constraints and the rooms `⌊c_n / S⌋` (at most one replica of a
+//!   partition per node) let it. Within a zone it always can: if node `x`
+//!   holds a partition that node `y` of its zone does not, and `y` has room
+//!   left, that replica could go to `y` instead, so (when that moves no more
+//!   replicas, e.g. in a fresh assignment) the optimum has
+//!   `(2 l_x − 1) / c_x ≤ (2 l_y + 1) / c_y`, give or take the rounding
+//!   (at most `1 / (2 c_max)`, a quarter of the smallest step). Equal nodes
+//!   of a zone have equal marginal costs and hold within one replica of
+//!   each other: none idles next to an equal one.
+//!
+//! A flow uses one node -> sink edge per replica, each costing at most
+//! `B = max(2q, PARTITION_COUNT)` (`2q` but in the rare case below), so its
+//! balance cost lies between 0 and `B × PARTITION_COUNT × rf`; with `M` one
+//! more than that, one move outweighs any difference in balance. A
+//! flow's cost is `M × moves + balance`, so the cheapest flow moves, exactly,
+//! the fewest replicas any valid assignment of the largest usable capacity
+//! can (the same as with costs 0/1 and no balance, which the tests prove
+//! with a dual bound), and among those assignments has the smallest balance
+//! cost. Usable capacity comes first: no smaller `S` is considered to save
+//! moves or to balance. Without a previous assignment every assignment moves
+//! every replica, and balance alone decides. Moves come before balance: a
+//! reassignment from a lopsided assignment keeps it when nothing forces a
+//! move, and evens out only the replicas that move anyway (a fresh
+//! [`assign`] evens out everything, at the price of moving data).
+//!
+//! **Cost of the balance.** The split sink edges add
+//! `Σ min(⌊c_n / S⌋, PARTITION_COUNT) ≤ nodes × PARTITION_COUNT` edges, at
+//! most as many as the placement edges. The primal-dual method runs one
+//! phase per distinct cost of a cheapest augmenting path (and rarely a few
+//! more), each a Dijkstra search stopped once the sink is settled and one
+//! depth-first pass. Without a previous assignment such a path costs `M`
+//! plus one marginal cost, so there are at most `2q` distinct costs: the
+//! scale `q` is as small as the precision above allows (for 200 nodes of 1 to
+//! 20 TB and rf 3, `q` = 16) rather than a fixed large one, which would give
+//! every replica its own phase. Costs are `i64`, computed in `u128`; `q` is
+//! capped at 2^20, and lowered if needed so that a simple path, which costs
+//! at most `vertices × M`, stays under 2^60 (at rf 3, only past 7 × 10^8
+//! vertices); capacities above `2q S` (some two million partitions' worth,
+//! for a node that can hold at most [`PARTITION_COUNT`] replicas) then count
+//! as `2q S`, which keeps the marginal costs increasing and at most `B`.
 //!
 //! The result depends only on the set of nodes and the previous assignment:
 //! nodes are taken in ascending id order whatever the input order (a node listed
@@ -126,7 +177,9 @@ pub enum AssignError {
     NoFeasibleAssignment,
 }
 
-/// The assignment with the largest usable capacity (see the module documentation).
+/// The assignment with the largest usable capacity, its replicas spread over
+/// the nodes in proportion to their capacity as evenly as the constraints allow
+/// (see the module documentation).
 pub fn assign(
     nodes: &[StorageNode],
     replication_factor: usize,
@@ -138,7 +191,8 @@ pub fn assign(
 /// Like [`assign`], moving as few replicas as possible away from where
 /// `previous` had them (see the module documentation): among the assignments
 /// with the largest usable capacity, one that places the fewest replicas on a
-/// node that did not hold them in `previous`.
+/// node that did not hold them in `previous` and, among those, spreads the
+/// replicas most evenly relative to the nodes' capacities.
 pub fn reassign(
     nodes: &[StorageNode],
     replication_factor: usize,
@@ -208,7 +262,7 @@ fn reassign_partitions(
         None => return Err(AssignError::NoFeasibleAssignment),
     };
     let partitions = problem
-        .cheapest(size)
+        .best(size)
         .ok_or(AssignError::NoFeasibleAssignment)?;
     Ok(Assignment {
         partition_size: size,
@@ -226,6 +280,88 @@ struct Problem<'a> {
     partition_count: usize,
     /// Holders of each partition in the previous assignment.
     previous: Option<&'a [Vec<NodeId>]>,
+}
+
+/// What the costs of a [`Network`] measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Objective {
+    /// Replicas moved: a placement costs 0 if the previous assignment had it,
+    /// else 1; nothing else costs anything.
+    Moves,
+    /// Replicas moved, then balance: a moved replica costs more than any
+    /// difference in balance cost (see [`Balance`]).
+    MovesThenBalance,
+}
+
+/// The largest scale `q` of the balance costs (see [`Balance::new`]).
+const MAX_BALANCE_SCALE: u128 = 1 << 20;
+
+/// Integer costs of the balance objective for partitions of `S` bytes: a
+/// node of capacity `c` holding `l` replicas costs about `q S l² / c`
+/// (`q × l ×` the fraction of its capacity in use), its `k`-th replica
+/// `⌈q S (2k − 1) / c⌉` more than its `k − 1`-th.
+#[derive(Clone, Copy, Debug)]
+struct Balance {
+    /// The scale `q`.
+    scale: u128,
+    /// The partition size `S`.
+    size: u128,
+    /// Cost of one moved replica: more than the balance cost of any flow.
+    move_cost: i64,
+}
+
+impl Balance {
+    /// The costs for `replicas` units of flow in a network of `vertices`
+    /// vertices, with partitions of `size` bytes and nodes of at most
+    /// `max_capacity` bytes.
+    ///
+    /// `q = 2 ⌈max_capacity / S⌉`: a node's consecutive marginal costs then
+    /// differ by `2q S / c ≥ 4`, and rounding one up moves it by less than a
+    /// quarter of that step; and each marginal cost is at most `2q`, so the
+    /// costs of the augmenting paths of a fresh assignment (`M` plus one
+    /// marginal cost) take at most `2q` values, which bounds the phases of
+    /// the primal-dual method. `q` is at most 2^20 ([`MAX_BALANCE_SCALE`]),
+    /// lowered if needed so that no path cost (at most `vertices × M`) comes
+    /// near `i64::MAX`; capacities above `2q S` then count as `2q S`.
+    fn new(
+        replicas: usize,
+        vertices: usize,
+        partition_count: usize,
+        size: u64,
+        max_capacity: u64,
+    ) -> Self {
+        let replicas = replicas as u128;
+        let size = u128::from(size);
+        let most = partition_count as u128;
+        // 2q × replicas × vertices < 2^60, which leaves room for potentials.
+        let limit = (1u128 << 60) / (vertices.max(1) as u128 * (2 * replicas + 1));
+        let scale = (2 * u128::from(max_capacity).div_ceil(size))
+            .min(MAX_BALANCE_SCALE)
+            .min(limit)
+            .max(1);
+        // Each replica crosses one node -> sink edge, of cost at most
+        // max(2q, partition_count) (see `marginal`).
+        let move_cost = replicas * (2 * scale).max(most) + 1;
+        Balance {
+            scale,
+            size,
+            move_cost: i64::try_from(move_cost).expect("the scale keeps costs small"),
+        }
+    }
+
+    /// What the `k`-th replica adds to the cost of a node of `capacity`
+    /// bytes, for `1 ≤ k ≤ min(⌊capacity / S⌋, partition_count)`.
+    ///
+    /// With `w = min(capacity, 2q S)` (`w = capacity` unless `q` was
+    /// lowered), `⌈q S (2k − 1) / w⌉`: at most `2q` if `w = capacity`, since
+    /// `(2k − 1) S < 2 capacity`, else `⌈(2k − 1) / 2⌉ = k ≤ partition_count`.
+    /// Strictly increasing in `k`: consecutive costs differ by at least
+    /// `⌊2q S / w⌋ ≥ 1`.
+    fn marginal(&self, k: u64, capacity: u64) -> i64 {
+        let weight = u128::from(capacity).min(2 * self.scale * self.size);
+        let cost = (self.scale * self.size * (2 * u128::from(k) - 1)).div_ceil(weight);
+        i64::try_from(cost).expect("at most max(2q, partition_count)")
+    }
 }
 
 /// The flow network of a [`Problem`] for one partition size.
@@ -261,16 +397,33 @@ impl Problem<'_> {
         sizes
     }
 
+    /// The balance costs for partitions of `size` bytes.
+    fn balance(&self, size: u64) -> Balance {
+        let vertices = 2
+            + 2 * self.partition_count
+            + self.partition_count * self.zones.len()
+            + self.nodes.len();
+        let max_capacity = self.nodes.iter().map(|n| n.capacity).max().unwrap_or(0);
+        Balance::new(
+            self.partition_count * self.rf,
+            vertices,
+            self.partition_count,
+            size,
+            max_capacity,
+        )
+    }
+
     /// Whether an assignment with partition size `size` exists.
     fn feasible(&self, size: u64) -> bool {
-        let mut net = self.network(size);
+        let mut net = self.network(size, Objective::Moves);
         net.graph.max_flow(net.source, net.sink) == (self.partition_count * self.rf) as u64
     }
 
     /// Among the assignments with partition size `size`, if any, one with the
-    /// fewest placements the previous assignment did not have.
-    fn cheapest(&self, size: u64) -> Option<Vec<Vec<NodeId>>> {
-        let mut net = self.network(size);
+    /// fewest placements the previous assignment did not have and, among
+    /// those, the smallest balance cost.
+    fn best(&self, size: u64) -> Option<Vec<Vec<NodeId>>> {
+        let mut net = self.network(size, Objective::MovesThenBalance);
         let flow = net.graph.min_cost_max_flow(net.source, net.sink);
         if flow < (self.partition_count * self.rf) as u64 {
             return None;
@@ -290,8 +443,8 @@ impl Problem<'_> {
     }
 
     /// The network of the module documentation for partitions of `size`
-    /// bytes; a placement costs 0 if the previous assignment had it, else 1.
-    fn network(&self, size: u64) -> Network {
+    /// bytes, with the costs of `objective`.
+    fn network(&self, size: u64, objective: Objective) -> Network {
         let p_count = self.partition_count;
         let z_count = self.zones.len();
         // Vertices: source, sink, per partition an "up" (zr) and a "down"
@@ -302,7 +455,10 @@ impl Problem<'_> {
         let down = |p: usize| 3 + 2 * p;
         let pz = |p: usize, z: usize| 2 + 2 * p_count + p * z_count + z;
         let node_v = |n: usize| 2 + 2 * p_count + p_count * z_count + n;
-        let mut graph = FlowGraph::new(2 + 2 * p_count + p_count * z_count + self.nodes.len());
+        let vertices = 2 + 2 * p_count + p_count * z_count + self.nodes.len();
+        let mut graph = FlowGraph::new(vertices);
+        let balance = (objective == Objective::MovesThenBalance).then(|| self.balance(size));
+        let move_cost = balance.map_or(1, |b| b.move_cost);
         let zone_of: Vec<usize> = self
             .nodes
             .iter()
@@ -325,12 +481,26 @@ impl Problem<'_> {
             let holders = self.previous.and_then(|prev| prev.get(p));
             for (n, &z) in zone_of.iter().enumerate() {
                 let kept = holders.is_some_and(|h| h.contains(&self.nodes[n].id));
-                let e = graph.add_edge_with_cost(pz(p, z), node_v(n), 1, i64::from(!kept));
+                let cost = if kept { 0 } else { move_cost };
+                let e = graph.add_edge_with_cost(pz(p, z), node_v(n), 1, cost);
                 placements.push((p, n, e));
             }
         }
         for n in 0..self.nodes.len() {
-            graph.add_edge(node_v(n), sink, self.replicas(n, size));
+            let room = self.replicas(n, size);
+            let capacity = self.nodes[n].capacity;
+            match balance {
+                None => {
+                    graph.add_edge(node_v(n), sink, room);
+                }
+                // One edge per replica the node can hold, of increasing cost:
+                // a cheapest flow fills them in order.
+                Some(balance) => {
+                    for k in 1..=room {
+                        graph.add_edge_with_cost(node_v(n), sink, 1, balance.marginal(k, capacity));
+                    }
+                }
+            }
         }
         Network {
             graph,

@@ -1,3 +1,5 @@
+use std::cmp::Reverse;
+
 use proptest::prelude::*;
 
 use super::*;
@@ -122,7 +124,7 @@ fn proven_fewest_moves(
     size: u64,
 ) -> usize {
     with_problem(nodes, rf, Some(previous), |problem| {
-        let mut net = problem.network(size);
+        let mut net = problem.network(size, Objective::Moves);
         let value = net.graph.min_cost_max_flow(net.source, net.sink);
         assert_eq!(value, (PARTITION_COUNT * rf) as u64, "feasible");
         let bound = net
@@ -230,16 +232,53 @@ fn a_node_listed_twice_counts_once_whatever_the_order() {
     );
 }
 
+/// The balance cost the algorithm gives `loads` (one per node of `nodes`,
+/// capacities > 0, distinct ids) with partitions of `size` bytes:
+/// `Σ_n Σ_{k ≤ l_n}` of the marginal cost of the `k`-th replica on `n`.
+fn balance_cost(
+    nodes: &[StorageNode],
+    rf: usize,
+    zr: usize,
+    partitions: usize,
+    size: u64,
+    loads: &[u64],
+) -> i64 {
+    let mut sorted: Vec<&StorageNode> = nodes.iter().collect();
+    sorted.sort_by_key(|n| n.id);
+    let mut zones: Vec<&str> = sorted.iter().map(|n| n.zone.as_str()).collect();
+    zones.sort_unstable();
+    zones.dedup();
+    let problem = Problem {
+        nodes: &sorted,
+        zones: &zones,
+        rf,
+        zr,
+        partition_count: partitions,
+        previous: None,
+    };
+    let balance = problem.balance(size);
+    nodes
+        .iter()
+        .zip(loads)
+        .map(|(n, &l)| {
+            (1..=l)
+                .map(|k| balance.marginal(k, n.capacity))
+                .sum::<i64>()
+        })
+        .sum()
+}
+
 /// Exhaustive search over every assignment of a tiny cluster: the largest
-/// partition size, and at that size the fewest replicas placed on a node that
-/// did not hold them in `previous` (`None` if no assignment exists).
+/// partition size; at that size the fewest replicas placed on a node that
+/// did not hold them in `previous`; among those, the smallest
+/// [`balance_cost`] (`None` if no assignment exists).
 fn brute_force(
     nodes: &[StorageNode],
     rf: usize,
     zr: usize,
     partitions: usize,
     previous: &[Vec<NodeId>],
-) -> Option<(u64, usize)> {
+) -> Option<(u64, usize, i64)> {
     // Every set of rf distinct nodes over at least zr zones, as a bit mask.
     let sets: Vec<u32> = (0u32..1 << nodes.len())
         .filter(|&mask| {
@@ -252,8 +291,9 @@ fn brute_force(
             mask.count_ones() as usize == rf && zones.len() >= zr
         })
         .collect();
-    // (largest size, fewest moves at that size) over all `sets^partitions`.
-    let mut best: Option<(u64, usize)> = None;
+    // (largest size, fewest moves at that size, smallest balance cost among
+    // those) over all `sets^partitions`.
+    let mut best: Option<(u64, usize, i64)> = None;
     let mut choice = vec![0usize; partitions];
     loop {
         let mut load = vec![0u64; nodes.len()];
@@ -275,10 +315,12 @@ fn brute_force(
             .min()
             .expect("rf ≥ 1 replicas");
         if size > 0 {
-            best = match best {
-                Some((s, m)) if s > size || (s == size && m <= moves) => Some((s, m)),
-                _ => Some((size, moves)),
-            };
+            let balance = balance_cost(nodes, rf, zr, partitions, size, &load);
+            // Lexicographic: larger size, then fewer moves, then lower cost.
+            let key = (Reverse(size), moves, balance);
+            if best.is_none_or(|(s, m, b)| key < (Reverse(s), m, b)) {
+                best = Some((size, moves, balance));
+            }
         }
         // Next choice, like an odometer.
         let mut p = 0;
@@ -354,11 +396,17 @@ proptest! {
             .flatten();
         match expected {
             None => prop_assert!(got.is_err(), "{got:?}"),
-            Some((size, moves)) => {
+            Some((size, moves, balance)) => {
                 let got = got.expect("an assignment exists");
                 check_valid_partitions(&nodes, rf, zr, partitions, &got);
                 prop_assert_eq!(got.partition_size, size, "usable capacity");
                 prop_assert_eq!(moved(&previous, &got), moves, "replicas moved");
+                let loads: Vec<u64> = storage.iter().map(|n| got.load(&n.id) as u64).collect();
+                prop_assert_eq!(
+                    balance_cost(&storage, rf, zr, partitions, got.partition_size, &loads),
+                    balance,
+                    "balance"
+                );
             }
         }
     }
@@ -366,20 +414,89 @@ proptest! {
 
 /// A random cluster of 1–50 nodes in 1–7 zones, its capacities and rf 1–5.
 fn cluster() -> impl Strategy<Value = (Vec<StorageNode>, usize)> {
-    (1usize..=50, 1usize..=7).prop_flat_map(|(n, zones)| {
+    cluster_with(1000, GB)
+}
+
+/// Like [`cluster`], each capacity `1..=units` times `unit` bytes.
+fn cluster_with(units: u64, unit: u64) -> impl Strategy<Value = (Vec<StorageNode>, usize)> {
+    (1usize..=50, 1usize..=7).prop_flat_map(move |(n, zones)| {
         (
-            proptest::collection::vec((0..zones, 1u64..=1000), n),
+            proptest::collection::vec((0..zones, 1u64..=units), n),
             1usize..=5,
         )
-            .prop_map(|(spec, rf)| {
+            .prop_map(move |(spec, rf)| {
                 let nodes: Vec<_> = spec
                     .iter()
                     .enumerate()
-                    .map(|(i, &(z, c))| node(i as u8, &format!("z{z}"), c * GB))
+                    .map(|(i, &(z, c))| node(i as u8, &format!("z{z}"), c * unit))
                     .collect();
                 (nodes, rf)
             })
     })
+}
+
+/// Replicas node `n` can hold in `a`.
+fn room(n: &StorageNode, a: &Assignment) -> u64 {
+    (n.capacity / a.partition_size).min(a.partitions.len() as u64)
+}
+
+/// Within each zone, no single replica can go from one node to another to
+/// even out their utilisation (by more than rounding) without moving more
+/// replicas than `a` does.
+///
+/// For nodes `x`, `y` of one zone, with loads `l` and capacities `c`: if `x`
+/// holds a partition `y` does not, and `y` has room left, putting that
+/// replica on `y` instead keeps the assignment valid (same zone, distinct
+/// nodes), and moves no more replicas from `previous` if `x` did not hold it
+/// there. It changes `Σ load² / capacity` by
+/// `(2 l_y + 1) / c_y − (2 l_x − 1) / c_x`, which the smallest balance cost
+/// forbids to be negative, up to rounding: the algorithm's marginal costs
+/// are `q S` times these terms rounded up, so
+/// `(2 l_x − 1) c_y < (2 l_y + 1) c_x + c_x c_y / (q S)`, and `q S ≥ 2 c_max`
+/// bounds the last term by `min(c_x, c_y) / 2`.
+fn check_balanced_within_zones(
+    nodes: &[StorageNode],
+    previous: Option<&Assignment>,
+    a: &Assignment,
+) {
+    let loads: Vec<u64> = nodes.iter().map(|n| a.load(&n.id) as u64).collect();
+    for (x, nx) in nodes.iter().enumerate() {
+        for (y, ny) in nodes.iter().enumerate() {
+            if nx.zone != ny.zone || loads[y] >= room(ny, a) {
+                continue;
+            }
+            let movable = a.partitions.iter().enumerate().any(|(p, holders)| {
+                holders.contains(&nx.id)
+                    && !holders.contains(&ny.id)
+                    && previous.is_none_or(|prev| !prev.partitions[p].contains(&nx.id))
+            });
+            if movable {
+                let (lx, ly) = (u128::from(loads[x]), u128::from(loads[y]));
+                let (cx, cy) = (u128::from(nx.capacity), u128::from(ny.capacity));
+                assert!(
+                    2 * (2 * lx - 1) * cy < 2 * (2 * ly + 1) * cx + cx.min(cy),
+                    "{x} holds {lx} replicas in {cx} bytes, {y} holds {ly} in {cy}"
+                );
+            }
+        }
+    }
+}
+
+/// In a fresh assignment, nodes of one zone with the same capacity hold
+/// numbers of replicas within 1 of each other (from
+/// [`check_balanced_within_zones`] with equal rooms).
+fn check_equal_nodes_within_one(nodes: &[StorageNode], a: &Assignment) {
+    for x in nodes {
+        for y in nodes {
+            if x.zone == y.zone && x.capacity == y.capacity {
+                let (lx, ly) = (a.load(&x.id), a.load(&y.id));
+                assert!(
+                    lx <= ly + 1,
+                    "{lx} and {ly} replicas on equal nodes of a zone"
+                );
+            }
+        }
+    }
 }
 
 /// A change to a cluster: add a node, remove one, or change a capacity.
@@ -430,6 +547,10 @@ proptest! {
         check_valid(&nodes, rf, rf.min(zone_count(&nodes)), &a);
         // The largest size: none larger is feasible.
         prop_assert!(!with_problem(&nodes, rf, None, |p| p.feasible(a.partition_size + 1)));
+        // Each zone's replicas spread over its nodes in proportion to their
+        // room.
+        check_balanced_within_zones(&nodes, None, &a);
+        check_equal_nodes_within_one(&nodes, &a);
         // Input order does not matter.
         prop_assert_eq!(
             &assign(&shuffled(&nodes, seed), rf, ZoneRedundancy::Maximum).expect("assign"),
@@ -443,6 +564,8 @@ proptest! {
             return Ok(());
         };
         check_valid(&changed, rf, rf.min(zone_count(&changed)), &after);
+        // The replicas it moves go where they even out utilisation best.
+        check_balanced_within_zones(&changed, Some(&a), &after);
         let again = reassign(&shuffled(&changed, seed ^ 1), rf, ZoneRedundancy::Maximum, Some(&a))
             .expect("reassign");
         prop_assert_eq!(&again, &after);
@@ -513,4 +636,131 @@ fn reassigning_an_unchanged_cluster_moves_nothing() {
     let before = assign(&nodes, 3, ZoneRedundancy::Maximum).expect("assign");
     let after = reassign(&nodes, 3, ZoneRedundancy::Maximum, Some(&before)).expect("reassign");
     assert_eq!(after, before);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn equal_nodes_of_a_zone_hold_within_one_replica_of_each_other(
+        (nodes, rf) in cluster_with(3, 100 * GB),
+    ) {
+        // Capacities of 100, 200 or 300 GB: many nodes of one zone are equal.
+        let a = match assign(&nodes, rf, ZoneRedundancy::Maximum) {
+            Err(AssignError::NotEnoughNodes { .. }) if nodes.len() < rf => return Ok(()),
+            other => other.expect("feasible"),
+        };
+        check_valid(&nodes, rf, rf.min(zone_count(&nodes)), &a);
+        check_equal_nodes_within_one(&nodes, &a);
+        check_balanced_within_zones(&nodes, None, &a);
+    }
+}
+
+#[test]
+fn equal_nodes_of_a_zone_split_its_replicas_evenly() {
+    // One zone, rf 1: 256 replicas over 2 nodes, then over 3.
+    let two = [node(1, "a", 100 * GB), node(2, "a", 100 * GB)];
+    let a = assign(&two, 1, ZoneRedundancy::Maximum).expect("assign");
+    assert_eq!(a.partition_size, 100 * GB / 128);
+    assert_eq!((a.load(&two[0].id), a.load(&two[1].id)), (128, 128));
+    let three = [two[0].clone(), two[1].clone(), node(3, "a", 100 * GB)];
+    let a = assign(&three, 1, ZoneRedundancy::Maximum).expect("assign");
+    let mut loads: Vec<usize> = three.iter().map(|n| a.load(&n.id)).collect();
+    loads.sort_unstable();
+    assert_eq!(loads, [85, 85, 86]);
+    // rf 3 over three zones, one of them with two equal nodes: each of those
+    // holds half of its zone's 256 replicas. Larger single nodes elsewhere
+    // leave the pair room for all 256 each.
+    let nodes = [
+        node(1, "a", 100 * GB),
+        node(2, "a", 100 * GB),
+        node(3, "b", 100 * GB),
+        node(4, "c", 100 * GB),
+    ];
+    let a = assign(&nodes, 3, ZoneRedundancy::Maximum).expect("assign");
+    check_valid(&nodes, 3, 3, &a);
+    assert_eq!(a.partition_size, 100 * GB / 256);
+    assert_eq!((a.load(&nodes[0].id), a.load(&nodes[1].id)), (128, 128));
+}
+
+#[test]
+fn nodes_of_a_zone_fill_in_proportion_to_their_capacity() {
+    // Brest and Lyon bound the size to 400 GB / 256. Paris has room for 128
+    // and for all 256 replicas on its nodes; in proportion to capacity they
+    // hold 64 and 192, each a quarter full.
+    let nodes = [
+        node(1, "paris", 200 * GB),
+        node(2, "paris", 600 * GB),
+        node(3, "lyon", 400 * GB),
+        node(4, "brest", 400 * GB),
+    ];
+    let a = assign(&nodes, 3, ZoneRedundancy::Maximum).expect("assign");
+    check_valid(&nodes, 3, 3, &a);
+    assert_eq!(a.partition_size, 400 * GB / 256);
+    assert_eq!((a.load(&nodes[0].id), a.load(&nodes[1].id)), (64, 192));
+}
+
+/// Paris and Lyon with two nodes of 100 GB each, Brest with one: with rf 3
+/// and one replica in each zone, Brest's 100 GB bound the usable capacity.
+fn paris_lyon_brest() -> [StorageNode; 5] {
+    [
+        node(1, "paris", 100 * GB),
+        node(2, "paris", 100 * GB),
+        node(3, "lyon", 100 * GB),
+        node(4, "lyon", 100 * GB),
+        node(5, "brest", 100 * GB),
+    ]
+}
+
+#[test]
+fn no_node_is_left_idle_next_to_a_full_one() {
+    // Found on a real cluster: the whole of Paris's share went to one node,
+    // none to the other. Every node now holds half its zone.
+    let nodes = paris_lyon_brest();
+    let a = assign(&nodes, 3, ZoneRedundancy::Maximum).expect("assign");
+    check_valid(&nodes, 3, 3, &a);
+    assert_eq!(a.partition_size, 100 * GB / 256);
+    let loads: Vec<usize> = nodes.iter().map(|n| a.load(&n.id)).collect();
+    assert_eq!(loads, [128, 128, 128, 128, 256]);
+}
+
+#[test]
+fn moves_come_before_balance() {
+    // The lopsided assignment of that cluster, given as the previous one:
+    // evening it out would move 256 replicas for no gain in capacity, so a
+    // reassignment keeps it as it is (fewest moves first). Only a fresh
+    // assignment evens it out.
+    let nodes = paris_lyon_brest();
+    let lopsided = Assignment {
+        partition_size: 100 * GB / 256,
+        partitions: vec![
+            {
+                let mut p = vec![nodes[0].id, nodes[2].id, nodes[4].id];
+                p.sort_unstable();
+                p
+            };
+            PARTITION_COUNT
+        ],
+    };
+    let kept = reassign(&nodes, 3, ZoneRedundancy::Maximum, Some(&lopsided)).expect("reassign");
+    assert_eq!(kept, lopsided);
+    // The first Paris node shrinks to 50 GB, room for 128 replicas, and a
+    // third 100 GB node joins Paris: 128 replicas must leave it, no more,
+    // and they go half to each idle Paris node.
+    let mut changed = nodes.to_vec();
+    changed[0].capacity = 50 * GB;
+    changed.push(node(6, "paris", 100 * GB));
+    let after = reassign(&changed, 3, ZoneRedundancy::Maximum, Some(&lopsided)).expect("reassign");
+    check_valid(&changed, 3, 3, &after);
+    assert_eq!(after.partition_size, 100 * GB / 256);
+    assert_eq!(moved(&lopsided, &after), 128);
+    assert_eq!(
+        moved(&lopsided, &after),
+        proven_fewest_moves(&changed, 3, &lopsided, after.partition_size)
+    );
+    let paris: Vec<usize> = [0, 1, 5]
+        .iter()
+        .map(|&i| after.load(&changed[i].id))
+        .collect();
+    assert_eq!(paris, [128, 64, 64]);
 }
