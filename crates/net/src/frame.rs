@@ -31,6 +31,15 @@ pub(crate) async fn read<R: AsyncRead + Unpin + ?Sized>(
     Ok(buf.freeze())
 }
 
+/// Appends one frame to `buf`, so that several frames go out in one write.
+pub(crate) fn push(buf: &mut Vec<u8>, bytes: &[u8]) -> Result<(), Error> {
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| Error::Protocol(format!("frame of {} bytes", bytes.len())))?;
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(bytes);
+    Ok(())
+}
+
 /// Writes one frame.
 pub(crate) async fn write<W: AsyncWrite + Unpin + ?Sized>(
     w: &mut W,

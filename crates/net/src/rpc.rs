@@ -330,7 +330,8 @@ impl Rpc {
     }
 
     async fn serve(&self, from: NodeId, stream: Stream) {
-        let (mut send, mut recv) = stream;
+        let (mut send, recv) = stream;
+        let mut recv = buffered(recv);
         let request = async {
             let header: RequestHeader = decode(&frame::read(recv.as_mut(), MAX_HEADER).await?)?;
             let payload = frame::read(recv.as_mut(), frame::MAX_MESSAGE).await?;
@@ -373,8 +374,12 @@ impl Rpc {
             error,
             body: body.is_some(),
         };
-        frame::write(send, &encode(&header)?).await?;
-        frame::write(send, &payload).await?;
+        let mut message = Vec::with_capacity(payload.len() + 64);
+        frame::push(&mut message, &encode(&header)?)?;
+        frame::push(&mut message, &payload)?;
+        send.write_all(&message)
+            .await
+            .map_err(|e| Error::ConnectionLost(e.to_string()))?;
         if let Some(b) = body {
             body::send(send, b).await?;
         }
@@ -445,15 +450,20 @@ impl Rpc {
         payload: Vec<u8>,
         body: Option<OutgoingBody>,
     ) -> Result<(M::Response, Option<IncomingBody>), Error> {
-        let (mut send, mut recv) = conn.open_stream(priority).await?;
+        let (mut send, recv) = conn.open_stream(priority).await?;
+        let mut recv = buffered(recv);
         let header = RequestHeader {
             endpoint: M::ENDPOINT.to_string(),
             priority,
             clock: self.clock.now(),
             body: body.is_some(),
         };
-        frame::write(send.as_mut(), &encode(&header)?).await?;
-        frame::write(send.as_mut(), &payload).await?;
+        let mut message = Vec::with_capacity(payload.len() + 64);
+        frame::push(&mut message, &encode(&header)?)?;
+        frame::push(&mut message, &payload)?;
+        send.write_all(&message)
+            .await
+            .map_err(|e| Error::ConnectionLost(e.to_string()))?;
         if let Some(b) = body {
             body::send(send.as_mut(), b).await?;
         }
@@ -469,6 +479,12 @@ impl Rpc {
         let response = decode(&payload)?;
         Ok((response, header.body.then(|| IncomingBody::remote(recv))))
     }
+}
+
+/// Reads a stream through a small buffer: a header and a small payload then
+/// take one read from the transport instead of four.
+fn buffered(recv: Box<dyn crate::transport::RecvHalf>) -> Box<dyn crate::transport::RecvHalf> {
+    Box::new(tokio::io::BufReader::with_capacity(16 << 10, recv))
 }
 
 fn remote_error(e: RemoteError) -> Error {
