@@ -18,6 +18,11 @@ use tokio::sync::{mpsc, watch};
 use crate::history::{LayoutError, LayoutHistory};
 use crate::membership::Membership;
 
+/// A history whose timestamps lead this node's wall clock by more than this is
+/// refused, so that one node with a wild clock cannot drag every node's clock
+/// into the future (the same bound as for RPC clocks).
+const MAX_CLOCK_LEAD_MSEC: u64 = 3_600_000;
+
 /// File name of the layout inside the metadata directory.
 pub const LAYOUT_FILE: &str = "cluster_layout";
 
@@ -50,6 +55,12 @@ pub enum LayoutSyncError {
     /// The layout could not be encoded or decoded.
     #[error("layout encoding: {0}")]
     Encoding(#[from] hangar_util::encoding::Error),
+    /// A peer's history carries timestamps too far ahead of this node's clock.
+    #[error("layout dated {lead_msec} ms ahead of this node's clock")]
+    Future {
+        /// How far ahead.
+        lead_msec: u64,
+    },
     /// The layout file could not be read or written.
     #[error("layout file {path}: {source}")]
     Io {
@@ -175,6 +186,9 @@ impl LayoutManager {
             let out = f(&mut next, self.clock.now())?;
             self.save(&next)?;
             *history = next.clone();
+            // Published under the lock, so subscribers never see an older
+            // history after a newer one.
+            self.changes.send_replace(Arc::new(next.clone()));
             (out, next)
         };
         self.changed(snapshot);
@@ -182,6 +196,13 @@ impl LayoutManager {
     }
 
     fn merge_from(&self, from: NodeId, theirs: &LayoutHistory) -> Result<(), LayoutSyncError> {
+        let lead = theirs
+            .max_timestamp()
+            .saturating_sub(self.clock.wall_msec());
+        if lead > MAX_CLOCK_LEAD_MSEC {
+            tracing::warn!(peer = %from, lead_msec = lead, "layout from a peer dated far in the future; ignored");
+            return Err(LayoutSyncError::Future { lead_msec: lead });
+        }
         self.clock.observe(theirs.max_timestamp());
         let snapshot = {
             let mut history = lock(&self.history);
@@ -191,6 +212,7 @@ impl LayoutManager {
             }
             self.save(&next)?;
             *history = next.clone();
+            self.changes.send_replace(Arc::new(next.clone()));
             next
         };
         tracing::info!(peer = %from, version = snapshot.current().version, "layout updated from a peer");
@@ -270,7 +292,6 @@ impl LayoutManager {
     fn changed(&self, snapshot: LayoutHistory) {
         self.announce();
         let snapshot = Arc::new(snapshot);
-        self.changes.send_replace(snapshot.clone());
         for peer in self.membership.rpc().connected_peers() {
             let rpc = self.membership.rpc().clone();
             let snapshot = snapshot.clone();

@@ -27,6 +27,10 @@ use tokio::time::Instant;
 pub use messages::{ExchangePeers, NodeHello, Ping};
 pub use store::{PeerStore, PEERS_FILE};
 
+/// Most peers a node keeps: gossip beyond it is ignored (logged), so a faulty
+/// or hostile member cannot make every node's peer list grow without bound.
+pub const MAX_PEERS: usize = 1024;
+
 /// A peer to dial at start: its id and `host:port`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootstrapPeer {
@@ -149,7 +153,8 @@ pub struct Membership {
     store: Option<PeerStore>,
     hello: Mutex<NodeHello>,
     peers: Mutex<BTreeMap<NodeId, Peer>>,
-    saved: Mutex<Vec<(NodeId, SocketAddr)>>,
+    saved: Arc<Mutex<Vec<(NodeId, SocketAddr)>>>,
+    saving: Arc<Mutex<()>>,
     layout_differs: Mutex<Option<mpsc::UnboundedSender<NodeId>>>,
 }
 
@@ -182,7 +187,8 @@ impl Membership {
             store,
             hello: Mutex::new(hello),
             peers: Mutex::new(peers),
-            saved: Mutex::new(saved),
+            saved: Arc::new(Mutex::new(saved)),
+            saving: Arc::default(),
             layout_differs: Mutex::new(None),
         });
         m.register();
@@ -460,14 +466,18 @@ impl Membership {
         }
     }
 
-    /// Adds peers we did not know; takes a gossiped address only for peers we
-    /// cannot currently reach.
+    /// Adds peers we did not know (at most [`MAX_PEERS`] in all); takes a
+    /// gossiped address only for peers we cannot currently reach.
     fn learn(&self, list: &[(NodeId, SocketAddr)]) {
         let me = self.rpc.local_id();
         {
             let mut peers = lock(&self.peers);
-            for (id, addr) in list {
+            for (id, addr) in list.iter().take(MAX_PEERS) {
                 if *id == me || addr.ip().is_unspecified() || addr.port() == 0 {
+                    continue;
+                }
+                if !peers.contains_key(id) && peers.len() >= MAX_PEERS {
+                    tracing::warn!(peer = %id, "peer list full ({MAX_PEERS}); not learned");
                     continue;
                 }
                 let p = peers.entry(*id).or_insert_with(|| {
@@ -510,8 +520,14 @@ impl Membership {
             }
             saved.clone_from(&current);
         }
+        // One save at a time, and each writes the newest list: concurrent saves
+        // must neither interleave in the temporary file nor land out of order.
+        let saved = self.saved.clone();
+        let saving = self.saving.clone();
         tokio::task::spawn_blocking(move || {
-            if let Err(e) = store.save(&current) {
+            let _one_at_a_time = lock(&saving);
+            let newest = lock(&saved).clone();
+            if let Err(e) = store.save(&newest) {
                 tracing::warn!("saving the peer list: {e}");
             }
         });

@@ -72,7 +72,11 @@ impl QuorumRpc {
     }
 
     /// `nodes` in preference order (see the module documentation).
+    /// A node listed twice counts once.
     pub fn preference_order(&self, nodes: &[NodeId]) -> Vec<NodeId> {
+        let mut nodes = nodes.to_vec();
+        nodes.sort();
+        nodes.dedup();
         let me = self.membership.rpc().local_id();
         let zones = self
             .zones

@@ -9,11 +9,17 @@
 //! 3. Both ends prove they hold the secret itself with a keyed hash over TLS
 //!    keying material exported from this session, on the first stream.
 //!
-//! Incoming handshakes run concurrently (at most [`MAX_PENDING_HANDSHAKES`]) and
-//! each has a deadline, so garbage, truncated or stalled handshakes cost a task
-//! for a few seconds and never block the listener.
+//! A client must first prove it receives at its address (a QUIC stateless
+//! retry), so spoofed datagrams cannot hold handshake slots. Incoming
+//! handshakes then run concurrently (at most [`MAX_PENDING_HANDSHAKES`], and
+//! [`MAX_PENDING_HANDSHAKES_PER_IP`] from one address) and each has a deadline,
+//! so garbage, truncated or stalled handshakes cost a task for a few seconds and
+//! never block the listener. A client past TLS but before its secret proof can
+//! make this node buffer up to the connection window (16 MiB) for the
+//! handshake deadline; the per-address cap bounds that to 64 MiB per address.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +36,12 @@ use crate::{Error, Priority, RpcSecret};
 
 /// Incoming handshakes processed at once; more are refused.
 pub const MAX_PENDING_HANDSHAKES: usize = 64;
+/// Incoming handshakes processed at once from one IP address.
+pub const MAX_PENDING_HANDSHAKES_PER_IP: usize = 4;
+/// Connection-level receive window.
+const RECEIVE_WINDOW: u32 = 16 << 20;
+/// Concurrent streams a peer may open.
+const MAX_STREAMS: u32 = 1024;
 
 const EXPORTER_LABEL: &[u8] = b"EXPORTER-hangar-rpc-secret-proof";
 
@@ -92,10 +104,10 @@ fn transport_config(config: &QuicConfig) -> Result<Arc<quinn::TransportConfig>, 
         .map_err(|e| Error::Config(format!("idle timeout: {e}")))?;
     t.max_idle_timeout(Some(idle));
     t.keep_alive_interval(Some(config.keep_alive));
-    t.max_concurrent_bidi_streams(1024u32.into());
+    t.max_concurrent_bidi_streams(MAX_STREAMS.into());
     t.max_concurrent_uni_streams(0u32.into());
     t.stream_receive_window((4u32 << 20).into());
-    t.receive_window((16u32 << 20).into());
+    t.receive_window(RECEIVE_WINDOW.into());
     t.send_window(16 << 20);
     match config.congestion {
         Congestion::Cubic => {
@@ -234,19 +246,50 @@ impl QuicTransport {
 
 async fn accept_loop(this: Arc<QuicTransport>, tx: mpsc::Sender<Arc<dyn Connection>>) {
     let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let per_ip: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     while let Some(incoming) = this.endpoint.accept().await {
+        let remote = incoming.remote_address();
+        // A stateless retry first proves the client receives at its address,
+        // so spoofed datagrams cannot hold handshake slots.
+        if !incoming.remote_address_validated() {
+            let _ = incoming.retry();
+            continue;
+        }
         let Ok(permit) = pending.clone().try_acquire_owned() else {
-            tracing::warn!(remote = %incoming.remote_address(), "too many handshakes in progress; refused");
+            tracing::warn!(%remote, "too many handshakes in progress; refused");
             incoming.refuse();
             continue;
         };
+        {
+            let mut counts = per_ip
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let count = counts.entry(remote.ip()).or_insert(0);
+            if *count >= MAX_PENDING_HANDSHAKES_PER_IP {
+                tracing::warn!(%remote, "too many handshakes in progress from this address; refused");
+                incoming.refuse();
+                continue;
+            }
+            *count += 1;
+        }
         let this = this.clone();
         let tx = tx.clone();
+        let per_ip = per_ip.clone();
         tokio::spawn(async move {
-            let remote = incoming.remote_address();
             let result =
                 tokio::time::timeout(this.handshake_timeout, this.accept_one(incoming)).await;
             drop(permit);
+            {
+                let mut counts = per_ip
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(count) = counts.get_mut(&remote.ip()) {
+                    *count -= 1;
+                    if *count == 0 {
+                        counts.remove(&remote.ip());
+                    }
+                }
+            }
             match result {
                 Ok(Ok(conn)) => {
                     tracing::debug!(peer = %conn.peer, %remote, "peer connected");

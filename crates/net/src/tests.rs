@@ -244,13 +244,15 @@ async fn garbage_and_stalled_handshakes_do_not_block_the_listener() {
     let mut endpoint = quinn::Endpoint::client(loopback()).expect("client");
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
     let mut held = Vec::new();
-    for _ in 0..5 {
-        let conn = endpoint
+    let stall = || async {
+        endpoint
             .connect(b.local_addr(), "hangar")
             .expect("connect")
             .await
-            .expect("TLS completes");
-        held.push(conn);
+    };
+    // Below the per-address cap (4 pending handshakes).
+    for _ in 0..3 {
+        held.push(stall().await.expect("TLS completes"));
     }
     // A real node still gets in at once.
     let (_ka, a) = quic_node(&secret);
@@ -262,12 +264,22 @@ async fn garbage_and_stalled_handshakes_do_not_block_the_listener() {
         a.call(kb.id(), &Echo("ok".into())).await.expect("call"),
         "ok"
     );
+    // One address cannot hold more than 4 handshake slots.
+    held.push(stall().await.expect("the fourth is accepted"));
+    let fifth = stall().await;
+    assert!(
+        fifth.is_err(),
+        "a fifth pending handshake from one address is refused"
+    );
     // The stalled ones are dropped at the handshake deadline and never admitted.
     for conn in &held {
         tokio::time::timeout(Duration::from_secs(5), conn.closed())
             .await
             .expect("closed by the deadline");
     }
+    // Then the address may try again.
+    let again = stall().await.expect("slots are freed after the deadline");
+    drop(again);
     assert!(!b.is_connected(stalled.id()));
 }
 
