@@ -357,9 +357,11 @@ impl Membership {
     ) {
         let mut candidates: Vec<SocketAddr> = addr.into_iter().collect();
         if let Some(host) = &bootstrap {
-            match tokio::net::lookup_host(host.as_str()).await {
-                Ok(found) => candidates.extend(found.filter(|a| Some(*a) != addr)),
-                Err(e) => tracing::debug!(peer = %id, "resolving {host}: {e}"),
+            let lookup = tokio::net::lookup_host(host.as_str());
+            match tokio::time::timeout(self.config.ping_timeout * 5, lookup).await {
+                Ok(Ok(found)) => candidates.extend(found.filter(|a| Some(*a) != addr)),
+                Ok(Err(e)) => tracing::debug!(peer = %id, "resolving {host}: {e}"),
+                Err(_) => tracing::debug!(peer = %id, "resolving {host}: timed out"),
             }
         }
         let mut connected = false;

@@ -1,7 +1,7 @@
 //! Length-prefixed frames on a byte stream: a 4-byte big-endian length, then the
 //! bytes. A body is a run of non-empty frames closed by an empty one.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::Error;
@@ -26,9 +26,20 @@ pub(crate) async fn read<R: AsyncRead + Unpin + ?Sized>(
             "frame of {len} bytes (limit {max})"
         )));
     }
-    let mut buf = BytesMut::zeroed(len);
-    r.read_exact(&mut buf).await.map_err(lost)?;
-    Ok(buf.freeze())
+    // Grown as bytes arrive: a peer announcing a large frame and sending
+    // nothing costs nothing.
+    let mut buf = Vec::with_capacity(len.min(64 << 10));
+    let read = r
+        .take(len as u64)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(lost)?;
+    if read != len {
+        return Err(Error::ConnectionLost(format!(
+            "stream ended {read} bytes into a frame of {len}"
+        )));
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Appends one frame to `buf`, so that several frames go out in one write.
@@ -40,13 +51,29 @@ pub(crate) fn push(buf: &mut Vec<u8>, bytes: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes one frame.
+/// A write that makes no progress for this long fails: a peer that stops
+/// reading cannot hold a stream, its task and its buffers for ever.
+pub(crate) const WRITE_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs one write with [`WRITE_IDLE_TIMEOUT`].
+pub(crate) async fn idle_deadline<T>(
+    write: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(WRITE_IDLE_TIMEOUT, write)
+        .await
+        .map_err(|_| Error::Timeout(WRITE_IDLE_TIMEOUT))?
+}
+
+/// Writes one frame (with [`WRITE_IDLE_TIMEOUT`]).
 pub(crate) async fn write<W: AsyncWrite + Unpin + ?Sized>(
     w: &mut W,
     bytes: &[u8],
 ) -> Result<(), Error> {
     let len = u32::try_from(bytes.len())
         .map_err(|_| Error::Protocol(format!("frame of {} bytes", bytes.len())))?;
-    w.write_u32(len).await.map_err(lost)?;
-    w.write_all(bytes).await.map_err(lost)
+    idle_deadline(async {
+        w.write_u32(len).await.map_err(lost)?;
+        w.write_all(bytes).await.map_err(lost)
+    })
+    .await
 }

@@ -377,15 +377,21 @@ impl Rpc {
         let mut message = Vec::with_capacity(payload.len() + 64);
         frame::push(&mut message, &encode(&header)?)?;
         frame::push(&mut message, &payload)?;
-        send.write_all(&message)
-            .await
-            .map_err(|e| Error::ConnectionLost(e.to_string()))?;
+        frame::idle_deadline(async {
+            send.write_all(&message)
+                .await
+                .map_err(|e| Error::ConnectionLost(e.to_string()))
+        })
+        .await?;
         if let Some(b) = body {
             body::send(send, b).await?;
         }
-        send.shutdown()
-            .await
-            .map_err(|e| Error::ConnectionLost(e.to_string()))
+        frame::idle_deadline(async {
+            send.shutdown()
+                .await
+                .map_err(|e| Error::ConnectionLost(e.to_string()))
+        })
+        .await
     }
 
     /// Sends `msg` to `to` and waits for the response.

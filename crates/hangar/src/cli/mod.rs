@@ -25,14 +25,18 @@ pub struct AdminTarget {
     #[arg(
         long = "admin-url",
         env = "HANGAR_ADMIN_URL",
-        default_value = "http://127.0.0.1:3903"
+        default_value = "http://127.0.0.1:3903",
+        global = true
     )]
     pub url: String,
     /// Bearer token of the admin API.
     #[arg(
         long = "admin-token",
         env = "HANGAR_ADMIN_TOKEN",
-        hide_env_values = true
+        hide_env_values = true,
+        default_value = "",
+        hide_default_value = true,
+        global = true
     )]
     pub token: String,
 }
