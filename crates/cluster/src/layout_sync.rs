@@ -16,12 +16,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::history::{LayoutError, LayoutHistory};
+use crate::lock;
 use crate::membership::Membership;
-
-/// A history whose timestamps lead this node's wall clock by more than this is
-/// refused, so that one node with a wild clock cannot drag every node's clock
-/// into the future (the same bound as for RPC clocks).
-const MAX_CLOCK_LEAD_MSEC: u64 = 3_600_000;
+// A history dated further ahead than RPC clocks may be is refused, so one node
+// with a wild clock cannot drag every node's clock into the future.
+use hangar_net::MAX_CLOCK_LEAD_MSEC;
 
 /// File name of the layout inside the metadata directory.
 pub const LAYOUT_FILE: &str = "cluster_layout";
@@ -78,13 +77,8 @@ pub struct LayoutManager {
     clock: Clock,
     path: Option<PathBuf>,
     history: Mutex<LayoutHistory>,
-    digest: Mutex<Hash>,
     pulling: Mutex<HashSet<NodeId>>,
     changes: watch::Sender<Arc<LayoutHistory>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl LayoutManager {
@@ -111,18 +105,16 @@ impl LayoutManager {
             None => initial,
         };
         clock.observe(history.max_timestamp());
-        let digest = Hash::of(&history.encode()?);
+        membership.set_layout_summary(history.current().version, Hash::of(&history.encode()?));
         let (changes, _) = watch::channel(Arc::new(history.clone()));
         let manager = Arc::new(LayoutManager {
             membership: membership.clone(),
             clock,
             path,
             history: Mutex::new(history),
-            digest: Mutex::new(digest),
             pulling: Mutex::new(HashSet::new()),
             changes,
         });
-        manager.announce();
         manager.register();
         let (tx, mut rx) = mpsc::unbounded_channel();
         membership.on_layout_difference(tx);
@@ -179,19 +171,14 @@ impl LayoutManager {
         &self,
         f: impl FnOnce(&mut LayoutHistory, u64) -> Result<T, LayoutError>,
     ) -> Result<T, LayoutSyncError> {
-        let (out, snapshot) = {
+        let (out, encoded) = {
             let mut history = lock(&self.history);
             self.clock.observe(history.max_timestamp());
             let mut next = history.clone();
             let out = f(&mut next, self.clock.now())?;
-            self.save(&next)?;
-            *history = next.clone();
-            // Published under the lock, so subscribers never see an older
-            // history after a newer one.
-            self.changes.send_replace(Arc::new(next.clone()));
-            (out, next)
+            (out, self.commit(&mut history, next)?)
         };
-        self.changed(snapshot);
+        self.push_to_all(encoded);
         Ok(out)
     }
 
@@ -204,19 +191,16 @@ impl LayoutManager {
             return Err(LayoutSyncError::Future { lead_msec: lead });
         }
         self.clock.observe(theirs.max_timestamp());
-        let snapshot = {
+        let encoded = {
             let mut history = lock(&self.history);
             let mut next = history.clone();
             if !next.merge(theirs) {
                 return Ok(());
             }
-            self.save(&next)?;
-            *history = next.clone();
-            self.changes.send_replace(Arc::new(next.clone()));
-            next
+            tracing::info!(peer = %from, version = next.current().version, "layout updated from a peer");
+            self.commit(&mut history, next)?
         };
-        tracing::info!(peer = %from, version = snapshot.current().version, "layout updated from a peer");
-        self.changed(snapshot);
+        self.push_to_all(encoded);
         Ok(())
     }
 
@@ -259,45 +243,36 @@ impl LayoutManager {
         }
     }
 
-    fn save(&self, history: &LayoutHistory) -> Result<(), LayoutSyncError> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
-        let bytes = history.encode()?;
-        let io = |source| LayoutSyncError::Io {
-            path: path.clone(),
-            source,
-        };
-        let tmp = path.with_extension("tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&bytes).map_err(io)?;
-            f.sync_all().map_err(io)?;
+    /// Makes `next` the current history: saved, published to subscribers and
+    /// announced to peers, all under the history lock so that nothing older is
+    /// ever published after it. Returns its encoding, for pushing.
+    fn commit(
+        &self,
+        history: &mut LayoutHistory,
+        next: LayoutHistory,
+    ) -> Result<Arc<Vec<u8>>, LayoutSyncError> {
+        let encoded = next.encode()?;
+        if let Some(path) = &self.path {
+            crate::files::write_atomically(path, &encoded).map_err(|source| {
+                LayoutSyncError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         }
-        std::fs::rename(&tmp, path).map_err(io)
-    }
-
-    fn announce(&self) {
-        let history = lock(&self.history);
-        let digest = history
-            .encode()
-            .map(|b| Hash::of(&b))
-            .unwrap_or(Hash([0; 32]));
-        *lock(&self.digest) = digest;
         self.membership
-            .set_layout_summary(history.current().version, digest);
+            .set_layout_summary(next.current().version, Hash::of(&encoded));
+        self.changes.send_replace(Arc::new(next.clone()));
+        *history = next;
+        Ok(Arc::new(encoded))
     }
 
-    fn changed(&self, snapshot: LayoutHistory) {
-        self.announce();
-        let snapshot = Arc::new(snapshot);
+    /// Sends an encoded history to every connected peer.
+    fn push_to_all(&self, encoded: Arc<Vec<u8>>) {
         for peer in self.membership.rpc().connected_peers() {
             let rpc = self.membership.rpc().clone();
-            let snapshot = snapshot.clone();
+            let msg = PushLayout(serde_bytes::ByteBuf::from(encoded.as_ref().clone()));
             tokio::spawn(async move {
-                let Ok(bytes) = snapshot.encode() else { return };
-                let msg = PushLayout(serde_bytes::ByteBuf::from(bytes));
                 if let Err(e) = rpc.call(peer.id, &msg).await {
                     tracing::debug!(peer = %peer.id, "pushing the layout: {e}");
                 }

@@ -20,6 +20,7 @@
 //! gives the [`Layout`] that requests are routed with.
 
 pub mod assignment;
+mod files;
 pub mod history;
 pub mod layout_sync;
 pub mod membership;
@@ -36,6 +37,29 @@ pub use history::{
 
 use hangar_util::Hash;
 use serde::{Deserialize, Serialize};
+
+/// Locks `m`, carrying on if a panicking thread poisoned it (the data under
+/// these locks stays consistent at every await-free step).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::time::Duration;
+
+    /// Waits (bounded by `limit`) until `f` holds; panics naming `what` if not.
+    pub(crate) async fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+        let start = tokio::time::Instant::now();
+        while start.elapsed() < limit {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("not within {limit:?}: {what}");
+    }
+}
 
 /// Number of partitions the key space is split into.
 pub const PARTITION_COUNT: usize = 256;

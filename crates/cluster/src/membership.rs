@@ -24,6 +24,8 @@ use hangar_util::Hash;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::lock;
+
 pub use messages::{ExchangePeers, NodeHello, Ping};
 pub use store::{PeerStore, PEERS_FILE};
 
@@ -158,10 +160,6 @@ pub struct Membership {
     layout_differs: Mutex<Option<mpsc::UnboundedSender<NodeId>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl Membership {
     /// Membership over `rpc`; `store` keeps the peer list across restarts.
     /// Registers its handlers; call [`Membership::start`] to begin.
@@ -254,28 +252,10 @@ impl Membership {
 
     /// Starts pinging, dialling and exchanging peer lists.
     pub fn start(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
-        let interval = self.config.ping_interval;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(m) = weak.upgrade() else { return };
-                m.round();
-            }
-        });
-        let weak = Arc::downgrade(self);
-        let interval = self.config.exchange_interval;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(m) = weak.upgrade() else { return };
-                for peer in m.rpc.connected_peers() {
-                    tokio::spawn(m.clone().exchange(peer.id));
-                }
+        self.every(self.config.ping_interval, Self::round);
+        self.every(self.config.exchange_interval, |m| {
+            for peer in m.rpc.connected_peers() {
+                tokio::spawn(m.clone().exchange(peer.id));
             }
         });
         let weak = Arc::downgrade(self);
@@ -302,6 +282,20 @@ impl Membership {
                         }
                     }
                 }
+            }
+        });
+    }
+
+    /// Runs `f` every `interval` (the first time at once) while `self` lives.
+    fn every(self: &Arc<Self>, interval: Duration, f: impl Fn(&Arc<Self>) + Send + 'static) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(m) = weak.upgrade() else { return };
+                f(&m);
             }
         });
     }

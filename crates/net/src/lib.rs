@@ -52,7 +52,7 @@ pub use error::Error;
 pub use hangar_util::NodeId;
 pub use identity::{NodeKey, KEY_FILE};
 pub use message::{Message, Priority};
-pub use rpc::{CallOptions, PeerConnection, PeerEvent, Reply, Rpc};
+pub use rpc::{CallOptions, PeerConnection, PeerEvent, Reply, Rpc, MAX_CLOCK_LEAD_MSEC};
 pub use secret::RpcSecret;
 pub use transport::{Connection, RecvHalf, SendHalf, Stream, Transport};
 

@@ -34,7 +34,7 @@ const MAX_HEADER: usize = 64 << 10;
 /// A peer must send a request's header and payload within this delay.
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Clock values further ahead of our wall clock than this are not observed.
-const MAX_CLOCK_LEAD_MSEC: u64 = 3_600_000;
+pub const MAX_CLOCK_LEAD_MSEC: u64 = 3_600_000;
 
 /// Options of one call.
 #[derive(Clone, Copy, Debug)]

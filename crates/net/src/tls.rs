@@ -37,6 +37,12 @@ impl NodeCertVerifier {
         })
     }
 
+    fn no_tls12() -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
     fn check(cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
         id_of_certificate(cert)
             .map(|_| ())
@@ -64,9 +70,7 @@ impl ServerCertVerifier for NodeCertVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        Self::no_tls12()
     }
 
     fn verify_tls13_signature(
@@ -103,9 +107,7 @@ impl ClientCertVerifier for NodeCertVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        Self::no_tls12()
     }
 
     fn verify_tls13_signature(

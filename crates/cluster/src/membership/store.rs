@@ -2,7 +2,6 @@
 //! its bootstrap list.
 
 use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -43,10 +42,6 @@ impl PeerStore {
     /// Replaces the saved peers (atomically).
     pub fn save(&self, peers: &[(NodeId, SocketAddr)]) -> std::io::Result<()> {
         let bytes = rmp_serde::to_vec(peers).map_err(std::io::Error::other)?;
-        let tmp = self.path.with_extension("tmp");
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &self.path)
+        crate::files::write_atomically(&self.path, &bytes)
     }
 }

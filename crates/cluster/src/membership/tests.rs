@@ -5,6 +5,7 @@ use hangar_net::{NodeKey, Rpc, RpcSecret};
 use hangar_util::clock::Clock;
 
 use super::*;
+use crate::test_support::eventually;
 
 fn fast() -> MembershipConfig {
     MembershipConfig {
@@ -39,17 +40,6 @@ fn start_node(
 
 fn up_count(m: &Membership) -> usize {
     m.status().iter().filter(|s| s.up).count()
-}
-
-async fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not within {limit:?}: {what}");
 }
 
 #[test]

@@ -6,17 +6,7 @@ use hangar_util::clock::Clock;
 
 use super::*;
 use crate::history::NodeRole;
-
-async fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = tokio::time::Instant::now();
-    while start.elapsed() < limit {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not within {limit:?}: {what}");
-}
+use crate::test_support::eventually;
 
 #[tokio::test(start_paused = true)]
 async fn a_layout_applied_on_one_node_reaches_all_and_survives_restart() {
