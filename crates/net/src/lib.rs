@@ -41,6 +41,7 @@ mod frame;
 mod identity;
 pub mod memory;
 mod message;
+mod pacer;
 pub mod quic;
 mod rpc;
 mod secret;

@@ -30,6 +30,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::{mpsc, Mutex, Semaphore};
 
 use crate::identity::{id_of_certificate, NodeKey};
+use crate::pacer::{PacedSend, Pacer};
 use crate::secret::Role;
 use crate::transport::{Connection, SendHalf, Stream, Transport};
 use crate::{Error, Priority, RpcSecret};
@@ -191,6 +192,7 @@ impl QuicTransport {
         )
         .await?;
         Ok(QuicConnection {
+            pacer: pacer_for(&conn),
             conn,
             peer,
             peer_boot,
@@ -236,6 +238,7 @@ impl QuicTransport {
             )));
         }
         Ok(QuicConnection {
+            pacer: pacer_for(&conn),
             conn,
             peer,
             peer_boot,
@@ -386,12 +389,20 @@ impl Transport for QuicTransport {
     }
 }
 
+/// A pacer reading the round trip of `conn`.
+fn pacer_for(conn: &quinn::Connection) -> Arc<Pacer> {
+    let conn = conn.clone();
+    Pacer::new(move || conn.rtt())
+}
+
 /// A QUIC connection to an authenticated peer.
 struct QuicConnection {
     conn: quinn::Connection,
     peer: NodeId,
     peer_boot: u64,
     initiator: NodeId,
+    /// Paces the data and background streams of this connection.
+    pacer: Arc<Pacer>,
 }
 
 impl SendHalf for quinn::SendStream {
@@ -429,6 +440,7 @@ impl Connection for QuicConnection {
             .await
             .map_err(|e| Error::ConnectionLost(e.to_string()))?;
         let _ = send.set_priority(priority.rank());
+        let send = PacedSend::new(send, self.pacer.clone(), priority);
         Ok((Box::new(send), Box::new(recv)))
     }
 
@@ -438,6 +450,8 @@ impl Connection for QuicConnection {
             .accept_bi()
             .await
             .map_err(|e| Error::ConnectionLost(e.to_string()))?;
+        // Unpaced until the request says its priority.
+        let send = PacedSend::new(send, self.pacer.clone(), Priority::Metadata);
         Ok((Box::new(send), Box::new(recv)))
     }
 
