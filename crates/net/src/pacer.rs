@@ -170,7 +170,7 @@ impl Pacer {
     }
 
     fn control(&self) -> std::sync::MutexGuard<'_, RateControl> {
-        self.control.lock().unwrap_or_else(|e| e.into_inner())
+        self.control.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
