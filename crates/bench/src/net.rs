@@ -60,6 +60,10 @@ pub struct NetArgs {
     /// Round-trip time of the shaped link, in milliseconds.
     #[arg(long, default_value_t = 10)]
     pub shaped_rtt_ms: u64,
+    /// Priority of the bulk transfer: data (user uploads) or background
+    /// (resync, rebalancing).
+    #[arg(long, default_value = "data", value_parser = ["data", "background"])]
+    pub bulk_priority: String,
     /// Congestion controller: cubic or bbr.
     #[arg(long, default_value = "cubic")]
     pub congestion: String,
@@ -260,13 +264,17 @@ async fn bulk(args: &NetArgs, proxy: Option<Proxy>) -> anyhow::Result<()> {
         std::task::Poll::Ready(Some(Ok(chunk.slice(..n as usize))))
     })
     .boxed();
+    let priority = match args.bulk_priority.as_str() {
+        "background" => Priority::Background,
+        _ => Priority::Data,
+    };
     let bulk_task = {
         let a = a.clone();
         let done = done.clone();
         tokio::spawn(async move {
             let options = CallOptions {
                 timeout: Duration::from_secs(900),
-                ..CallOptions::default()
+                priority: Some(priority),
             };
             let r = a.call_with(bid, &Bulk, options, Some(body)).await;
             done.store(true, Ordering::SeqCst);
@@ -293,6 +301,7 @@ async fn bulk(args: &NetArgs, proxy: Option<Proxy>) -> anyhow::Result<()> {
             Some(_) => "lossy",
         },
         "congestion": args.congestion,
+        "bulk_priority": args.bulk_priority,
         "proxy": proxy.map(|p| serde_json::json!({
             "rtt_ms": ms(p.one_way * 2),
             "loss": p.loss,

@@ -24,6 +24,11 @@ impl Priority {
     pub fn rank(self) -> i32 {
         self as i32
     }
+
+    /// Data and background traffic: paced so that it does not delay the rest.
+    pub fn is_bulk(self) -> bool {
+        matches!(self, Priority::Data | Priority::Background)
+    }
 }
 
 /// A request type.
@@ -56,6 +61,9 @@ pub(crate) struct ResponseHeader {
     pub error: Option<RemoteError>,
     /// A body follows the payload.
     pub body: bool,
+    /// Microseconds the handler took: the caller subtracts them from the round
+    /// trip to see the time spent in networks, queues and schedulers.
+    pub handled_us: u64,
 }
 
 /// A failure reported by the remote end.

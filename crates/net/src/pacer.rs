@@ -36,6 +36,15 @@ const MAX_RATE: f64 = 64.0 * 1024.0 * MIB;
 /// Lowest queueing-delay target: the round trip of a local link is below what
 /// timers and schedulers resolve.
 const MIN_TARGET: Duration = Duration::from_micros(500);
+/// Lowest queueing-delay target for the round trips of small requests, while
+/// data of user requests is sent: user uploads may cost small requests this
+/// much, so that a busy node does not starve them.
+const DATA_REQUEST_TARGET: Duration = Duration::from_millis(1);
+/// The same for background traffic (resync, rebalancing, scrub), which yields
+/// to small requests almost entirely.
+const BACKGROUND_REQUEST_TARGET: Duration = Duration::from_micros(100);
+/// Round trips of small requests older than this are not used.
+const REQUEST_SAMPLE_FRESH: Duration = Duration::from_millis(100);
 /// Shortest interval between two rate adjustments.
 const MIN_UPDATE: Duration = Duration::from_millis(2);
 /// The base round trip is the lowest sample of the last two windows this long.
@@ -53,6 +62,65 @@ const MIN_BURST: usize = 16 * 1024;
 const MAX_BURST: usize = 256 * 1024;
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// The lowest round trip of the last two windows: the round trip with empty
+/// queues.
+#[derive(Debug)]
+struct BaseRtt {
+    current: Duration,
+    previous: Duration,
+    window_start: Instant,
+}
+
+impl BaseRtt {
+    fn new(now: Instant) -> Self {
+        BaseRtt {
+            current: Duration::MAX,
+            previous: Duration::MAX,
+            window_start: now,
+        }
+    }
+
+    fn observe(&mut self, now: Instant, rtt: Duration) {
+        if now.duration_since(self.window_start) >= BASE_WINDOW {
+            self.previous = self.current;
+            self.current = Duration::MAX;
+            self.window_start = now;
+        }
+        self.current = self.current.min(rtt);
+    }
+
+    fn get(&self) -> Duration {
+        self.current.min(self.previous)
+    }
+}
+
+/// Round trips of small requests as their callers saw them, less the handlers'
+/// time: they include what the transport's own estimate does not see, such as
+/// a receiver too busy to read its socket or to schedule the request.
+#[derive(Debug)]
+struct RequestDelay {
+    base: BaseRtt,
+    min_target: Duration,
+    smoothed: Duration,
+    last_sample: Option<Instant>,
+}
+
+impl RequestDelay {
+    /// How far the queueing delay of recent requests is from its target
+    /// (relative: 1 for no queue, negative beyond the target), if requests
+    /// were seen lately.
+    fn off_target(&self, now: Instant) -> Option<f64> {
+        let last = self.last_sample?;
+        if now.duration_since(last) > REQUEST_SAMPLE_FRESH {
+            return None;
+        }
+        let base = self.base.get();
+        let target = self.min_target.max(base / 2).as_secs_f64();
+        let queueing = self.smoothed.saturating_sub(base).as_secs_f64();
+        Some((target - queueing) / target)
+    }
+}
+
 /// The rate controller, without clocks or I/O.
 #[derive(Debug)]
 pub(crate) struct RateControl {
@@ -60,9 +128,8 @@ pub(crate) struct RateControl {
     tokens: f64,
     last_refill: Instant,
     last_update: Instant,
-    base_current: Duration,
-    base_previous: Duration,
-    window_start: Instant,
+    base: BaseRtt,
+    requests: RequestDelay,
     last_queueing: Option<f64>,
     /// Whether a writer had to wait since the last adjustment: the rate only
     /// grows while it is what limits the sender.
@@ -70,15 +137,21 @@ pub(crate) struct RateControl {
 }
 
 impl RateControl {
-    pub(crate) fn new(now: Instant) -> Self {
+    /// A controller whose target for the queueing delay of small requests is
+    /// at least `request_target`.
+    pub(crate) fn new(now: Instant, request_target: Duration) -> Self {
         RateControl {
             rate: INITIAL_RATE,
             tokens: 0.0,
             last_refill: now,
             last_update: now,
-            base_current: Duration::MAX,
-            base_previous: Duration::MAX,
-            window_start: now,
+            base: BaseRtt::new(now),
+            requests: RequestDelay {
+                base: BaseRtt::new(now),
+                min_target: request_target,
+                smoothed: Duration::ZERO,
+                last_sample: None,
+            },
             last_queueing: None,
             limited: false,
         }
@@ -90,18 +163,22 @@ impl RateControl {
         self.rate
     }
 
-    fn base(&self) -> Duration {
-        self.base_current.min(self.base_previous)
+    /// Takes the round trip of a small request into account.
+    pub(crate) fn observe_request(&mut self, now: Instant, rtt: Duration) {
+        let r = &mut self.requests;
+        r.smoothed = match r.last_sample {
+            Some(_) => (r.smoothed * 3 + rtt) / 4,
+            None => rtt,
+        };
+        r.last_sample = Some(now);
+        // The base is the lowest smoothed value, not the luckiest sample: the
+        // round trips of requests vary with scheduling even on an idle node.
+        r.base.observe(now, r.smoothed);
     }
 
-    /// Takes a round-trip sample into account.
+    /// Takes the transport's round-trip estimate into account.
     pub(crate) fn observe(&mut self, now: Instant, rtt: Duration) {
-        if now.duration_since(self.window_start) >= BASE_WINDOW {
-            self.base_previous = self.base_current;
-            self.base_current = Duration::MAX;
-            self.window_start = now;
-        }
-        self.base_current = self.base_current.min(rtt);
+        self.base.observe(now, rtt);
         let since = now.duration_since(self.last_update);
         // One adjustment per round trip at most, so that the effect of the last
         // one can be seen.
@@ -109,14 +186,17 @@ impl RateControl {
             return;
         }
         self.last_update = now;
-        let base = self.base();
+        let base = self.base.get();
         let target = MIN_TARGET.max(base / 2).as_secs_f64();
         let queueing = rtt.saturating_sub(base).as_secs_f64();
         // Proportional to the distance from the target, damped by how fast the
         // queue grows or shrinks (seconds of queue per second): a queue growing
         // by s seconds per second means bulk data enters s times faster than
         // the link drains it.
-        let off_target = (target - queueing) / target;
+        let mut off_target = (target - queueing) / target;
+        if let Some(requests) = self.requests.off_target(now) {
+            off_target = off_target.min(requests);
+        }
         let slope = match self.last_queueing {
             Some(previous) => (queueing - previous) / since.as_secs_f64(),
             None => 0.0,
@@ -154,23 +234,46 @@ impl RateControl {
     }
 }
 
-/// The pacer of one connection, shared by its bulk streams.
+/// The pacer of one connection, shared by its bulk streams: one rate for data
+/// of user requests and one for background traffic.
 pub(crate) struct Pacer {
-    control: Mutex<RateControl>,
+    controls: Mutex<[RateControl; 2]>,
     rtt: Box<dyn Fn() -> Duration + Send + Sync>,
+}
+
+/// Which of a pacer's rates paces `priority`, if any.
+fn class(priority: Priority) -> Option<usize> {
+    match priority {
+        Priority::Data => Some(0),
+        Priority::Background => Some(1),
+        Priority::Control | Priority::Metadata => None,
+    }
 }
 
 impl Pacer {
     /// A pacer reading round trips from `rtt`.
     pub(crate) fn new(rtt: impl Fn() -> Duration + Send + Sync + 'static) -> Arc<Self> {
         Arc::new(Pacer {
-            control: Mutex::new(RateControl::new(Instant::now())),
+            controls: Mutex::new([
+                RateControl::new(Instant::now(), DATA_REQUEST_TARGET),
+                RateControl::new(Instant::now(), BACKGROUND_REQUEST_TARGET),
+            ]),
             rtt: Box::new(rtt),
         })
     }
 
-    fn control(&self) -> std::sync::MutexGuard<'_, RateControl> {
-        self.control.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Reports the round trip of a small request, less its handler's time.
+    pub(crate) fn observe_request(&self, rtt: Duration) {
+        let now = Instant::now();
+        for control in self.controls().iter_mut() {
+            control.observe_request(now, rtt);
+        }
+    }
+
+    fn controls(&self) -> std::sync::MutexGuard<'_, [RateControl; 2]> {
+        self.controls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -179,7 +282,7 @@ impl Pacer {
 pub(crate) struct PacedSend<S> {
     inner: S,
     pacer: Arc<Pacer>,
-    paced: bool,
+    class: Option<usize>,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -188,19 +291,15 @@ impl<S> PacedSend<S> {
         PacedSend {
             inner,
             pacer,
-            paced: is_bulk(priority),
+            class: class(priority),
             sleep: None,
         }
     }
 }
 
-fn is_bulk(priority: Priority) -> bool {
-    matches!(priority, Priority::Data | Priority::Background)
-}
-
 impl<S: SendHalf> SendHalf for PacedSend<S> {
     fn set_priority(&mut self, priority: Priority) {
-        self.paced = is_bulk(priority);
+        self.class = class(priority);
         self.inner.set_priority(priority);
     }
 }
@@ -212,9 +311,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PacedSend<S> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        if !this.paced {
+        let Some(class) = this.class else {
             return Pin::new(&mut this.inner).poll_write(cx, buf);
-        }
+        };
         loop {
             if let Some(sleep) = this.sleep.as_mut() {
                 std::task::ready!(sleep.as_mut().poll(cx));
@@ -222,18 +321,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PacedSend<S> {
             }
             let now = Instant::now();
             let rtt = (this.pacer.rtt)();
-            let mut control = this.pacer.control();
+            let mut controls = this.pacer.controls();
+            let control = &mut controls[class];
             control.observe(now, rtt);
             let wait = control.wait(now);
             if wait.is_zero() {
                 let len = buf.len().min(control.burst());
-                drop(control);
+                drop(controls);
                 let written =
                     std::task::ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..len]))?;
-                this.pacer.control().consume(written);
+                this.pacer.controls()[class].consume(written);
                 return Poll::Ready(Ok(written));
             }
-            drop(control);
+            drop(controls);
             this.sleep = Some(Box::pin(tokio::time::sleep(wait)));
         }
     }
@@ -257,7 +357,7 @@ mod tests {
     /// `capacity` and returns the rate it settles at.
     fn settle(base: Duration, capacity: f64) -> (f64, Duration) {
         let start = Instant::now();
-        let mut c = RateControl::new(start);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
         let mut queue = 0.0f64; // bytes standing in the bottleneck queue
         let mut rtt = base;
         let step = MS;
@@ -304,7 +404,7 @@ mod tests {
     #[test]
     fn a_congested_link_never_stops_bulk_data() {
         let start = Instant::now();
-        let mut c = RateControl::new(start);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
         c.observe(start, 10 * MS);
         for i in 1..1000u32 {
             c.observe(start + 10 * MS * i, 10 * MS + 500 * MS);
@@ -315,17 +415,56 @@ mod tests {
     #[test]
     fn an_idle_sender_does_not_raise_the_rate() {
         let start = Instant::now();
-        let mut c = RateControl::new(start);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
         for i in 1..1000u32 {
             c.observe(start + 10 * MS * i, 10 * MS);
         }
         assert_eq!(c.rate(), INITIAL_RATE);
     }
 
+    /// A greedy sender paced by `c` for `steps` milliseconds while small
+    /// requests see `request_rtt` and the transport a steady 1 ms.
+    fn run_with_requests(c: &mut RateControl, start: Instant, steps: u32, request_rtt: Duration) {
+        for i in 1..=steps {
+            let now = start + MS * i;
+            while c.wait(now).is_zero() {
+                let burst = c.burst();
+                c.consume(burst);
+            }
+            c.observe_request(now, request_rtt);
+            c.observe(now, MS);
+        }
+    }
+
+    #[test]
+    fn background_yields_to_delayed_requests_and_data_less_so() {
+        let start = Instant::now();
+        let mut data = RateControl::new(start, DATA_REQUEST_TARGET);
+        let mut background = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
+        for c in [&mut data, &mut background] {
+            // Requests first answer in 100 us, then take 600 us.
+            run_with_requests(c, start, 1, Duration::from_micros(100));
+            run_with_requests(c, start + MS, 2000, Duration::from_micros(600));
+        }
+        assert_eq!(background.rate(), MIN_RATE);
+        assert!(data.rate() > 100.0 * INITIAL_RATE, "{}", data.rate());
+        // Without recent requests, background traffic speeds up again.
+        let later = start + Duration::from_secs(3);
+        for i in 1..=2000 {
+            let now = later + MS * i;
+            while background.wait(now).is_zero() {
+                let burst = background.burst();
+                background.consume(burst);
+            }
+            background.observe(now, MS);
+        }
+        assert!(background.rate() > INITIAL_RATE, "{}", background.rate());
+    }
+
     #[test]
     fn tokens_limit_bytes_to_the_rate() {
         let start = Instant::now();
-        let mut c = RateControl::new(start);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
         assert!(c.wait(start).is_zero());
         c.consume(INITIAL_RATE as usize / 10);
         let wait = c.wait(start);

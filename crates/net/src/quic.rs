@@ -433,6 +433,10 @@ impl Connection for QuicConnection {
         self.conn.rtt()
     }
 
+    fn observe_round_trip(&self, sample: Duration) {
+        self.pacer.observe_request(sample);
+    }
+
     async fn open_stream(&self, priority: Priority) -> Result<Stream, Error> {
         let (send, recv) = self
             .conn

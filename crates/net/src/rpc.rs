@@ -16,7 +16,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hangar_util::clock::Clock;
@@ -351,11 +351,13 @@ impl Rpc {
         self.observe(header.clock);
         send.set_priority(header.priority);
         let body = header.body.then(|| IncomingBody::remote(recv));
+        let started = Instant::now();
         let result = match self.handler(&header.endpoint) {
             None => Err(RemoteError::NoHandler(header.endpoint)),
             Some(handler) => handler(from, payload, body).await,
         };
-        if let Err(e) = self.respond(send.as_mut(), result).await {
+        let handled = started.elapsed();
+        if let Err(e) = self.respond(send.as_mut(), result, handled).await {
             tracing::debug!(peer = %from, "sending a response: {e}");
         }
     }
@@ -364,6 +366,7 @@ impl Rpc {
         &self,
         send: &mut dyn crate::transport::SendHalf,
         result: HandlerResult,
+        handled: Duration,
     ) -> Result<(), Error> {
         let (error, payload, body) = match result {
             Ok((payload, body)) => (None, payload, body),
@@ -373,6 +376,7 @@ impl Rpc {
             clock: self.clock.now(),
             error,
             body: body.is_some(),
+            handled_us: handled.as_micros().try_into().unwrap_or(u64::MAX),
         };
         let mut message = Vec::with_capacity(payload.len() + 64);
         frame::push(&mut message, &encode(&header)?)?;
@@ -467,9 +471,11 @@ impl Rpc {
         let mut message = Vec::with_capacity(payload.len() + 64);
         frame::push(&mut message, &encode(&header)?)?;
         frame::push(&mut message, &payload)?;
+        let sent = Instant::now();
         send.write_all(&message)
             .await
             .map_err(|e| Error::ConnectionLost(e.to_string()))?;
+        let has_body = body.is_some();
         if let Some(b) = body {
             body::send(send.as_mut(), b).await?;
         }
@@ -477,6 +483,12 @@ impl Rpc {
             .await
             .map_err(|e| Error::ConnectionLost(e.to_string()))?;
         let header: ResponseHeader = decode(&frame::read(recv.as_mut(), MAX_HEADER).await?)?;
+        if !has_body && !priority.is_bulk() {
+            // What the caller waited beyond the handler's own work: the
+            // delay small requests suffer, which bulk traffic is paced by.
+            let handled = Duration::from_micros(header.handled_us);
+            conn.observe_round_trip(sent.elapsed().saturating_sub(handled));
+        }
         self.observe(header.clock);
         if let Some(e) = header.error {
             return Err(remote_error(e));

@@ -61,6 +61,9 @@ pub trait Connection: Send + Sync + 'static {
     fn initiator(&self) -> NodeId;
     /// The transport's smoothed round-trip time estimate.
     fn rtt(&self) -> Duration;
+    /// Reports the round trip of a small request, less the time its handler
+    /// took (transports that pace bulk data use it to see queueing delay).
+    fn observe_round_trip(&self, _sample: Duration) {}
     /// Opens a stream whose data is sent with `priority`.
     async fn open_stream(&self, priority: Priority) -> Result<Stream, Error>;
     /// The next stream the peer opened.
