@@ -160,6 +160,11 @@ impl LayoutManager {
         lock(&self.history).clone()
     }
 
+    /// The current history, shared (cheaper than [`LayoutManager::history`]).
+    pub fn snapshot(&self) -> Arc<LayoutHistory> {
+        self.changes.borrow().clone()
+    }
+
     /// Follows every change of the history.
     pub fn subscribe(&self) -> watch::Receiver<Arc<LayoutHistory>> {
         self.changes.subscribe()

@@ -167,6 +167,13 @@ impl Layout {
     pub fn nodes_of(&self, hash: &Hash) -> &[NodeId] {
         self.partition_nodes(Partition::of(hash))
     }
+    /// Every node holding at least one partition, in id order.
+    pub fn all_nodes(&self) -> Vec<NodeId> {
+        let mut nodes: Vec<NodeId> = self.assignment.iter().flatten().copied().collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
     /// Nodes holding `partition` (none if it is out of range).
     pub fn partition_nodes(&self, partition: Partition) -> &[NodeId] {
         self.assignment

@@ -13,7 +13,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("hangar-cluster", &["hangar-util", "hangar-net"][..]),
         (
             "hangar-table",
-            &["hangar-util", "hangar-db", "hangar-cluster"][..],
+            &["hangar-util", "hangar-db", "hangar-net", "hangar-cluster"][..],
         ),
         ("hangar-block", &["hangar-util", "hangar-db"][..]),
         (

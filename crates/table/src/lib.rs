@@ -10,13 +10,30 @@
 //! engine transaction as the write, which is how one change cascades atomically
 //! into other tables (an object version dropping its blocks' reference counts).
 //!
-//! Writes go through the layout: [`Table::insert`] finds the partition's nodes and
-//! needs a write quorum of them. In this release only the local node is reachable,
-//! so a layout whose quorum needs other nodes is refused with
-//! [`Error::Quorum`] rather than silently under-replicated.
+//! A table is placed in one of two ways:
+//!
+//! - [`Table::new`]: a fixed layout of which only this node is reachable (the
+//!   single-node server). A layout whose write quorum needs other nodes is
+//!   refused with [`Error::Quorum`] rather than silently under-replicated.
+//! - [`Table::replicated`]: on the cluster, per the current layout and a
+//!   [`Replication`] policy (sharded on the partition's nodes, or full on every
+//!   storage node). [`Table::insert`] sends the entry to every replica and
+//!   returns once a write quorum stored it; [`Table::read`] and
+//!   [`Table::read_range`] ask a read quorum (nearest replicas first, hedged
+//!   when one is slow), merge the answers entry by entry before the caller
+//!   filters anything, and send the merged entries back to the replicas that
+//!   answered with older ones (read repair). One RPC endpoint serves every
+//!   table of a node ([`Replicator`]).
 
+mod remote;
+mod replication;
 mod table;
 
+#[cfg(test)]
+mod replicated_tests;
+
+pub use remote::Replicator;
+pub use replication::{Placement, Replication};
 pub use table::{Entry, Table, TableSchema};
 
 /// Errors of the table layer.
@@ -31,6 +48,12 @@ pub enum Error {
     /// Not enough replicas could take the write.
     #[error(transparent)]
     Quorum(#[from] hangar_cluster::Error),
+    /// Fewer replicas than the quorum answered.
+    #[error(transparent)]
+    Replication(#[from] hangar_cluster::quorum::QuorumError),
+    /// A replica answered something that makes no sense.
+    #[error("table protocol: {0}")]
+    Protocol(String),
     /// A schema hook refused or failed the change.
     #[error("{table} hook: {message}")]
     Hook {

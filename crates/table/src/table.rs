@@ -1,13 +1,19 @@
 //! [`Table`]: merge-on-write storage of one schema's entries.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
 
+use hangar_cluster::quorum::Strategy;
 use hangar_cluster::{Layout, NodeId};
 use hangar_db::{Db, Tree, Tx};
+use hangar_net::CallOptions;
 use hangar_util::crdt::Crdt;
 use hangar_util::encoding::Versioned;
 use hangar_util::Hash;
+use serde_bytes::ByteBuf;
 
+use crate::remote::{RemoteTable, Replicator, TableOp, TableReply, TableRequest};
+use crate::replication::{Placement, Replication};
 use crate::{Error, Result};
 
 /// An item stored in a table.
@@ -44,8 +50,18 @@ pub struct Table<S: TableSchema> {
 struct Inner<S> {
     schema: S,
     db: Db,
-    layout: Layout,
-    local: NodeId,
+    placement: Where,
+}
+
+/// Where a table's entries live.
+enum Where {
+    /// A fixed layout, of which only this node is reachable.
+    Local { layout: Layout, local: NodeId },
+    /// On the cluster's nodes, per the current layout.
+    Cluster {
+        replicator: Replicator,
+        replication: Replication,
+    },
 }
 
 impl<S: TableSchema> Clone for Table<S> {
@@ -66,16 +82,38 @@ fn storage_key(pk: &Hash, sk: &[u8]) -> Vec<u8> {
 }
 
 impl<S: TableSchema> Table<S> {
-    /// A table over `db`, placed by `layout`, seen from node `local`.
+    /// A table over `db`, placed by `layout`, seen from node `local`, which
+    /// reaches no other node.
     pub fn new(schema: S, db: Db, layout: Layout, local: NodeId) -> Self {
         Table {
             inner: Arc::new(Inner {
                 schema,
                 db,
-                layout,
-                local,
+                placement: Where::Local { layout, local },
             }),
         }
+    }
+
+    /// A table replicated on the cluster of `replicator` with `replication`;
+    /// this node's copy is kept in `db` and answers the other nodes.
+    pub fn replicated(
+        schema: S,
+        db: Db,
+        replicator: &Replicator,
+        replication: Replication,
+    ) -> Self {
+        let table = Table {
+            inner: Arc::new(Inner {
+                schema,
+                db,
+                placement: Where::Cluster {
+                    replicator: replicator.clone(),
+                    replication,
+                },
+            }),
+        };
+        replicator.register(S::TREE.0, Arc::new(LocalCopy(Arc::downgrade(&table.inner))));
+        table
     }
 
     /// The schema.
@@ -89,9 +127,12 @@ impl<S: TableSchema> Table<S> {
     }
 
     fn check_write_quorum(&self, pk: &Hash) -> Result<()> {
-        let nodes = self.inner.layout.nodes_of(pk);
-        let ok = usize::from(nodes.contains(&self.inner.local));
-        let needed = self.inner.layout.params().write_quorum();
+        let Where::Local { layout, local } = &self.inner.placement else {
+            return Ok(());
+        };
+        let nodes = layout.nodes_of(pk);
+        let ok = usize::from(nodes.contains(local));
+        let needed = layout.params().write_quorum();
         if ok < needed {
             return Err(Error::Quorum(hangar_cluster::Error::Quorum { needed, ok }));
         }
@@ -100,6 +141,19 @@ impl<S: TableSchema> Table<S> {
 
     /// Merges `entry` into the table and waits for a write quorum.
     pub async fn insert(&self, entry: S::Entry) -> Result<()> {
+        if let Where::Cluster { replicator, .. } = &self.inner.placement {
+            let placement = self.placement(&entry.partition_key());
+            let op = TableOp::Update(vec![ByteBuf::from(entry.encode()?)]);
+            self.quorum_call(
+                replicator,
+                &placement.nodes,
+                op,
+                placement.write_quorum,
+                Strategy::All,
+            )
+            .await?;
+            return Ok(());
+        }
         let this = self.clone();
         self.inner
             .db
@@ -107,10 +161,14 @@ impl<S: TableSchema> Table<S> {
             .await
     }
 
-    /// Merges `entry` inside an open transaction, running the schema hook.
-    /// Returns the merged entry.
+    /// Merges `entry` into this node's copy inside an open transaction,
+    /// running the schema hook. Returns the merged entry.
     pub fn insert_in(&self, tx: &mut Tx<'_>, entry: &S::Entry) -> Result<S::Entry> {
         self.check_write_quorum(&entry.partition_key())?;
+        self.merge_in(tx, entry)
+    }
+
+    fn merge_in(&self, tx: &mut Tx<'_>, entry: &S::Entry) -> Result<S::Entry> {
         let key = storage_key(&entry.partition_key(), &entry.sort_key());
         let old = match tx.get(S::TREE, &key)? {
             Some(bytes) => Some(S::Entry::decode(&bytes)?),
@@ -180,6 +238,250 @@ impl<S: TableSchema> Table<S> {
             .collect()
     }
 }
+
+/// Reads and writes through the cluster.
+impl<S: TableSchema> Table<S> {
+    fn placement(&self, pk: &Hash) -> Placement {
+        match &self.inner.placement {
+            Where::Local { local, .. } => Placement {
+                nodes: vec![*local],
+                write_quorum: 1,
+                read_quorum: 1,
+            },
+            Where::Cluster {
+                replicator,
+                replication,
+            } => replication.placement(&replicator.layout(), pk),
+        }
+    }
+
+    async fn quorum_call(
+        &self,
+        replicator: &Replicator,
+        nodes: &[NodeId],
+        op: TableOp,
+        quorum: usize,
+        strategy: Strategy,
+    ) -> Result<Vec<(NodeId, TableReply)>> {
+        if nodes.len() < quorum {
+            return Err(Error::Quorum(hangar_cluster::Error::Quorum {
+                needed: quorum,
+                ok: 0,
+            }));
+        }
+        let request = TableRequest {
+            table: S::TREE.0.to_string(),
+            op,
+        };
+        Ok(replicator
+            .system()
+            .quorum()
+            .call(nodes, request, quorum, strategy, CallOptions::default())
+            .await?)
+    }
+
+    /// Reads one entry from a read quorum of its replicas, merging their
+    /// answers; replicas that answered with an older value (or none) get the
+    /// merged one back (read repair).
+    pub async fn read(&self, pk: &Hash, sk: &[u8]) -> Result<Option<S::Entry>> {
+        let Where::Cluster { replicator, .. } = &self.inner.placement else {
+            return self.get(pk, sk);
+        };
+        let placement = self.placement(pk);
+        let op = TableOp::Get {
+            pk: *pk,
+            sk: ByteBuf::from(sk.to_vec()),
+        };
+        let replies = self
+            .quorum_call(
+                replicator,
+                &placement.nodes,
+                op,
+                placement.read_quorum,
+                Strategy::Hedged,
+            )
+            .await?;
+        let mut answers = Vec::with_capacity(replies.len());
+        for (node, reply) in replies {
+            match reply {
+                TableReply::Entry(e) => answers.push((node, e)),
+                other => return Err(unexpected(&other)),
+            }
+        }
+        let mut merged: Option<S::Entry> = None;
+        for (_, bytes) in &answers {
+            if let Some(bytes) = bytes {
+                let entry = S::Entry::decode(bytes)?;
+                match &mut merged {
+                    Some(m) => m.merge(&entry),
+                    None => merged = Some(entry),
+                }
+            }
+        }
+        if let Some(m) = &merged {
+            let bytes = m.encode()?;
+            let stale: Vec<NodeId> = answers
+                .iter()
+                .filter(|(_, b)| b.as_ref().map(|b| b.as_slice()) != Some(&bytes[..]))
+                .map(|(n, _)| *n)
+                .collect();
+            self.repair(stale.into_iter().map(|n| (n, vec![bytes.clone()])));
+        }
+        Ok(merged)
+    }
+
+    /// Reads up to `limit` entries of partition key `pk` from sort key `start`
+    /// on, in order, from a read quorum of the partition's replicas. Answers are
+    /// merged entry by entry before anything is filtered, so an entry changed on
+    /// a write quorum (deleted, for one) shows its change even if a replica
+    /// still has the old value. Stale replicas get the merged entries back.
+    pub async fn read_range(&self, pk: &Hash, start: &[u8], limit: usize) -> Result<Vec<S::Entry>> {
+        let Where::Cluster { replicator, .. } = &self.inner.placement else {
+            return self.range(pk, start, limit);
+        };
+        let placement = self.placement(pk);
+        let op = TableOp::Range {
+            pk: *pk,
+            start: ByteBuf::from(start.to_vec()),
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        };
+        let replies = self
+            .quorum_call(
+                replicator,
+                &placement.nodes,
+                op,
+                placement.read_quorum,
+                Strategy::Hedged,
+            )
+            .await?;
+        // Per node, its answer by sort key.
+        let mut answers: Vec<(NodeId, EncodedBySortKey)> = Vec::new();
+        let mut merged: BTreeMap<Vec<u8>, S::Entry> = BTreeMap::new();
+        for (node, reply) in replies {
+            let TableReply::Entries(entries) = reply else {
+                return Err(unexpected(&reply));
+            };
+            let mut mine = BTreeMap::new();
+            for bytes in entries {
+                let entry = S::Entry::decode(&bytes)?;
+                let sk = entry.sort_key();
+                match merged.get_mut(&sk) {
+                    Some(m) => m.merge(&entry),
+                    None => {
+                        merged.insert(sk.clone(), entry);
+                    }
+                }
+                mine.insert(sk, bytes.into_vec());
+            }
+            answers.push((node, mine));
+        }
+        // Every answer starts at `start`, so the first `limit` merged entries
+        // are covered by every full answer: nothing a replica left out of its
+        // answer can come before them.
+        let merged: Vec<(Vec<u8>, S::Entry)> = merged.into_iter().take(limit).collect();
+        let mut repairs: Vec<(NodeId, Vec<Vec<u8>>)> = Vec::new();
+        let encoded: Vec<(Vec<u8>, Vec<u8>)> = merged
+            .iter()
+            .map(|(sk, e)| Ok((sk.clone(), e.encode()?)))
+            .collect::<Result<_>>()?;
+        for (node, mine) in &answers {
+            let stale: Vec<Vec<u8>> = encoded
+                .iter()
+                .filter(|(sk, bytes)| mine.get(sk) != Some(bytes))
+                .map(|(_, bytes)| bytes.clone())
+                .collect();
+            if !stale.is_empty() {
+                repairs.push((*node, stale));
+            }
+        }
+        self.repair(repairs.into_iter());
+        Ok(merged.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Sends merged entries to the replicas that answered without them, in the
+    /// background: the read does not wait for it.
+    fn repair(&self, repairs: impl Iterator<Item = (NodeId, Vec<Vec<u8>>)>) {
+        let Where::Cluster { replicator, .. } = &self.inner.placement else {
+            return;
+        };
+        for (node, entries) in repairs {
+            let replicator = replicator.clone();
+            let request = TableRequest {
+                table: S::TREE.0.to_string(),
+                op: TableOp::Update(entries.into_iter().map(ByteBuf::from).collect()),
+            };
+            tokio::spawn(async move {
+                let rpc = replicator.system().rpc().clone();
+                if let Err(e) = rpc.call(node, &request).await {
+                    tracing::debug!(%node, table = %request.table, "read repair failed: {e}");
+                } else {
+                    tracing::debug!(%node, table = %request.table, "read repair sent");
+                }
+            });
+        }
+    }
+}
+
+/// One replica's answer to a range read: encoded entries by sort key.
+type EncodedBySortKey = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn unexpected(reply: &TableReply) -> Error {
+    Error::Protocol(format!("unexpected table reply {reply:?}"))
+}
+
+/// This node's copy of a table, answering the table protocol. It holds the
+/// table weakly: the registry must not keep tables alive.
+struct LocalCopy<S>(Weak<Inner<S>>);
+
+#[async_trait::async_trait]
+impl<S: TableSchema> RemoteTable for LocalCopy<S> {
+    async fn handle(&self, op: TableOp) -> Result<TableReply> {
+        let inner = self
+            .0
+            .upgrade()
+            .ok_or_else(|| Error::Protocol("table closed".into()))?;
+        let table = Table { inner };
+        match op {
+            TableOp::Update(entries) => {
+                let entries = entries
+                    .iter()
+                    .map(|b| S::Entry::decode(b))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let this = table.clone();
+                table
+                    .inner
+                    .db
+                    .transaction(move |tx| {
+                        for e in &entries {
+                            this.merge_in(tx, e)?;
+                        }
+                        Ok::<_, Error>(())
+                    })
+                    .await?;
+                Ok(TableReply::Updated)
+            }
+            TableOp::Get { pk, sk } => {
+                let entry = table.get(&pk, &sk)?;
+                Ok(TableReply::Entry(
+                    entry.map(|e| e.encode().map(ByteBuf::from)).transpose()?,
+                ))
+            }
+            TableOp::Range { pk, start, limit } => {
+                let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(MAX_RANGE);
+                let entries = table.range(&pk, &start, limit)?;
+                Ok(TableReply::Entries(
+                    entries
+                        .iter()
+                        .map(|e| e.encode().map(ByteBuf::from))
+                        .collect::<Result<_, _>>()?,
+                ))
+            }
+        }
+    }
+}
+
+/// Most entries one node returns for a range request.
+const MAX_RANGE: usize = 10_000;
 
 /// The first storage key after every key of partition key `pk` (None: no bound).
 fn partition_end(pk: &Hash) -> Option<Vec<u8>> {

@@ -1,0 +1,138 @@
+//! The table protocol between nodes: one RPC endpoint for every table, routed
+//! by table name to the node's copy.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use hangar_cluster::{Layout, NodeId, System};
+use hangar_net::{Message, Priority};
+use hangar_util::Hash;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// A request to one node's copy of a table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct TableRequest {
+    /// The table's tree name.
+    pub table: String,
+    pub op: TableOp,
+}
+
+/// What a [`TableRequest`] asks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum TableOp {
+    /// Merge these encoded entries.
+    Update(Vec<ByteBuf>),
+    /// The encoded entry at (partition key, sort key), if any.
+    Get { pk: Hash, sk: ByteBuf },
+    /// Up to `limit` encoded entries of partition key `pk` from sort key
+    /// `start` on, in sort-key order.
+    Range {
+        pk: Hash,
+        start: ByteBuf,
+        limit: u32,
+    },
+}
+
+/// The answer to a [`TableRequest`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum TableReply {
+    Updated,
+    Entry(Option<ByteBuf>),
+    Entries(Vec<ByteBuf>),
+}
+
+impl Message for TableRequest {
+    const ENDPOINT: &'static str = "table/op";
+    const PRIORITY: Priority = Priority::Metadata;
+    type Response = TableReply;
+}
+
+/// A table as the protocol sees it: encoded entries in, encoded entries out.
+#[async_trait::async_trait]
+pub(crate) trait RemoteTable: Send + Sync + 'static {
+    async fn handle(&self, op: TableOp) -> crate::Result<TableReply>;
+}
+
+/// The link between a node's tables and its cluster: it answers the table
+/// protocol for every table registered with it and gives tables the current
+/// layout and the quorum helper. One per node.
+#[derive(Clone)]
+pub struct Replicator {
+    inner: Arc<ReplicatorInner>,
+}
+
+struct ReplicatorInner {
+    system: Arc<System>,
+    tables: RwLock<HashMap<String, Arc<dyn RemoteTable>>>,
+    /// The routing of the current layout version, rebuilt when it changes.
+    layout: Mutex<Option<Arc<Layout>>>,
+}
+
+impl Replicator {
+    /// A replicator for the node of `system`; registers the table endpoint.
+    pub fn new(system: Arc<System>) -> Self {
+        let inner = Arc::new(ReplicatorInner {
+            system,
+            tables: RwLock::new(HashMap::new()),
+            layout: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&inner);
+        inner
+            .system
+            .rpc()
+            .register(move |_from, request: TableRequest| {
+                let weak = weak.clone();
+                async move {
+                    let inner = weak
+                        .upgrade()
+                        .ok_or_else(|| "node shutting down".to_string())?;
+                    let table = inner
+                        .tables
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .get(&request.table)
+                        .cloned()
+                        .ok_or_else(|| format!("no table {}", request.table))?;
+                    table.handle(request.op).await.map_err(|e| e.to_string())
+                }
+            });
+        Replicator { inner }
+    }
+
+    pub(crate) fn register(&self, name: &str, table: Arc<dyn RemoteTable>) {
+        self.inner
+            .tables
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_string(), table);
+    }
+
+    /// This node's id.
+    pub fn local_id(&self) -> NodeId {
+        self.inner.system.id()
+    }
+
+    /// The routing of the current layout version.
+    pub fn layout(&self) -> Arc<Layout> {
+        let history = self.inner.system.layout().snapshot();
+        let version = history.current().version;
+        let mut cached = self
+            .inner
+            .layout
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match cached.as_ref() {
+            Some(layout) if layout.layout_version() == version => layout.clone(),
+            _ => {
+                let layout = Arc::new(history.routing());
+                *cached = Some(layout.clone());
+                layout
+            }
+        }
+    }
+
+    pub(crate) fn system(&self) -> &Arc<System> {
+        &self.inner.system
+    }
+}

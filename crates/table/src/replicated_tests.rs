@@ -1,0 +1,292 @@
+//! Replicated tables on three in-process nodes over the in-memory network.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hangar_cluster::history::{LayoutParams, NodeRole};
+use hangar_cluster::membership::{BootstrapPeer, MembershipConfig};
+use hangar_cluster::{NodeId, System};
+use hangar_db::{Db, Tree};
+use hangar_net::memory::{Link, LinkState, MemoryNetwork};
+use hangar_net::{NodeKey, RpcSecret};
+use hangar_util::clock::Clock;
+use hangar_util::crdt::{Crdt, Lww};
+use hangar_util::encoding::Versioned;
+use hangar_util::Hash;
+use serde::{Deserialize, Serialize};
+
+use crate::{Entry, Replication, Replicator, Table, TableSchema};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Item {
+    group: String,
+    name: String,
+    /// 0 means deleted.
+    value: Lww<u32>,
+}
+impl Crdt for Item {
+    fn merge(&mut self, other: &Self) {
+        self.value.merge(&other.value);
+    }
+}
+impl Versioned for Item {
+    const TYPE_NAME: &'static str = "Item";
+    const FORMAT_VERSION: u8 = 1;
+}
+impl Entry for Item {
+    fn partition_key(&self) -> Hash {
+        Hash::of(self.group.as_bytes())
+    }
+    fn sort_key(&self) -> Vec<u8> {
+        self.name.as_bytes().to_vec()
+    }
+}
+struct Items;
+impl TableSchema for Items {
+    const TREE: Tree = Tree("items");
+    type Entry = Item;
+}
+
+fn item(name: &str, ts: u64, v: u32) -> Item {
+    Item {
+        group: "g".into(),
+        name: name.into(),
+        value: Lww::new(ts, v),
+    }
+}
+
+fn g() -> Hash {
+    Hash::of(b"g")
+}
+
+const LATENCY: Duration = Duration::from_millis(10);
+
+struct Cluster {
+    net: MemoryNetwork,
+    ids: Vec<NodeId>,
+    systems: Vec<Arc<System>>,
+    tables: Vec<Table<Items>>,
+}
+
+impl Cluster {
+    /// Three storage nodes in three zones, replication factor 3.
+    async fn start() -> Cluster {
+        let net = MemoryNetwork::new();
+        net.set_default_link(Link::with_latency(LATENCY));
+        let secret = RpcSecret::generate();
+        let ids: Vec<NodeId> = (0..3)
+            .map(|_| NodeKey::generate().expect("key").id())
+            .collect();
+        let params = LayoutParams {
+            replication_factor: 3,
+            ..LayoutParams::default()
+        };
+        let mut systems: Vec<Arc<System>> = Vec::new();
+        for id in &ids {
+            let bootstrap = systems
+                .first()
+                .map(|s| BootstrapPeer {
+                    id: ids[0],
+                    addr: s.rpc_addr().to_string(),
+                })
+                .into_iter()
+                .collect();
+            let membership = MembershipConfig {
+                bootstrap,
+                ..MembershipConfig::default()
+            };
+            let system = System::with_transport(
+                net.transport(*id, &secret),
+                Clock::system(),
+                None,
+                membership,
+                params,
+            )
+            .expect("start");
+            systems.push(system);
+        }
+        wait("all connected", || {
+            systems
+                .iter()
+                .all(|s| s.status().nodes.iter().filter(|n| n.up).count() == 3)
+        })
+        .await;
+        for (i, id) in ids.iter().enumerate() {
+            systems[0]
+                .layout()
+                .update(|h, ts| h.stage_role(*id, NodeRole::storage(format!("z{i}"), 1 << 40), ts))
+                .expect("stage");
+        }
+        systems[0]
+            .layout()
+            .update(|h, ts| h.apply(Some(1), ts))
+            .expect("apply");
+        wait("layout everywhere", || {
+            systems
+                .iter()
+                .all(|s| s.layout().snapshot().current().version == 1)
+        })
+        .await;
+        let tables = systems
+            .iter()
+            .map(|s| {
+                Table::replicated(
+                    Items,
+                    Db::open_in_memory().expect("db"),
+                    &Replicator::new(s.clone()),
+                    Replication::Sharded,
+                )
+            })
+            .collect();
+        Cluster {
+            net,
+            ids,
+            systems,
+            tables,
+        }
+    }
+
+    fn set_state(&self, node: usize, state: LinkState) {
+        for other in 0..self.ids.len() {
+            if other != node {
+                self.net.set_link(
+                    self.ids[node],
+                    self.ids[other],
+                    Link {
+                        state,
+                        ..Link::with_latency(LATENCY)
+                    },
+                );
+            }
+        }
+    }
+
+    /// What node `i` holds itself.
+    fn local(&self, i: usize, name: &str) -> Option<u32> {
+        self.tables[i]
+            .get(&g(), name.as_bytes())
+            .expect("local get")
+            .map(|e| *e.value.get())
+    }
+}
+
+async fn wait(what: &str, mut f: impl FnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not within 20 s: {what}");
+}
+
+#[tokio::test]
+async fn a_write_through_one_node_is_read_through_any_other() {
+    let c = Cluster::start().await;
+    c.tables[0].insert(item("a", 1, 10)).await.expect("write");
+    for t in &c.tables {
+        let got = t.read(&g(), b"a").await.expect("read").expect("present");
+        assert_eq!(*got.value.get(), 10);
+    }
+    // The write reached every replica, not only the quorum.
+    wait("all copies", || (0..3).all(|i| c.local(i, "a") == Some(10))).await;
+    drop(c.systems);
+}
+
+#[tokio::test]
+async fn a_silent_replica_costs_neither_writes_nor_reads_and_is_repaired_on_read() {
+    let c = Cluster::start().await;
+    c.tables[0].insert(item("a", 1, 10)).await.expect("write");
+    wait("all copies", || (0..3).all(|i| c.local(i, "a") == Some(10))).await;
+
+    c.set_state(2, LinkState::Silent);
+    let started = tokio::time::Instant::now();
+    c.tables[0]
+        .insert(item("a", 2, 20))
+        .await
+        .expect("write without node 2");
+    let got = c.tables[1]
+        .read(&g(), b"a")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(*got.value.get(), 20);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(c.local(2, "a"), Some(10), "node 2 missed the write");
+
+    // Healed: a read through node 2 merges the quorum's answers, returns the
+    // newest value and writes it back to node 2's copy.
+    c.set_state(2, LinkState::Up);
+    let got = c.tables[2]
+        .read(&g(), b"a")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(*got.value.get(), 20);
+    wait("node 2 repaired", || c.local(2, "a") == Some(20)).await;
+}
+
+#[tokio::test]
+async fn listings_merge_replies_before_filtering() {
+    let c = Cluster::start().await;
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        c.tables[0]
+            .insert(item(name, 1, i as u32 + 1))
+            .await
+            .expect("write");
+    }
+    wait("all copies", || (0..3).all(|i| c.local(i, "c") == Some(3))).await;
+
+    // "b" is deleted while node 2 hears nothing.
+    c.set_state(2, LinkState::Silent);
+    c.tables[0].insert(item("b", 2, 0)).await.expect("delete");
+    c.set_state(2, LinkState::Up);
+    assert_eq!(c.local(2, "b"), Some(2));
+
+    // Through node 2, whose own copy still has "b": the merged answer shows the
+    // deletion, so a caller filtering deleted entries never lists it.
+    let listed = c.tables[2].read_range(&g(), b"", 100).await.expect("list");
+    let live: Vec<_> = listed
+        .iter()
+        .filter(|e| *e.value.get() != 0)
+        .map(|e| e.name.clone())
+        .collect();
+    assert_eq!(live, ["a", "c"]);
+    wait("node 2 repaired", || c.local(2, "b") == Some(0)).await;
+}
+
+#[tokio::test]
+async fn paging_through_a_stale_replica_lists_what_it_lacks() {
+    let c = Cluster::start().await;
+    // Node 2 misses "b" and "d"; pages of two through it still list them.
+    c.tables[0].insert(item("a", 1, 1)).await.expect("write");
+    c.tables[0].insert(item("c", 1, 3)).await.expect("write");
+    wait("all copies", || (0..3).all(|i| c.local(i, "c") == Some(3))).await;
+    c.set_state(2, LinkState::Silent);
+    c.tables[0].insert(item("b", 1, 2)).await.expect("write");
+    c.tables[0].insert(item("d", 1, 4)).await.expect("write");
+    c.set_state(2, LinkState::Up);
+
+    let names = |v: Vec<Item>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
+    let first = c.tables[2].read_range(&g(), b"", 2).await.expect("list");
+    assert_eq!(names(first), ["a", "b"]);
+    let next = c.tables[2].read_range(&g(), b"c", 2).await.expect("list");
+    assert_eq!(names(next), ["c", "d"]);
+}
+
+#[tokio::test]
+async fn without_a_quorum_writes_fail_rather_than_pretend() {
+    let c = Cluster::start().await;
+    c.set_state(1, LinkState::Down);
+    c.set_state(2, LinkState::Down);
+    let err = c.tables[0]
+        .insert(item("a", 1, 1))
+        .await
+        .expect_err("one node of three");
+    assert!(matches!(err, crate::Error::Replication(_)), "{err}");
+}
