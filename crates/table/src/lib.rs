@@ -25,6 +25,7 @@
 //!   answered with older ones (read repair). One RPC endpoint serves every
 //!   table of a node ([`Replicator`]).
 
+mod merkle;
 mod remote;
 mod replication;
 mod table;
@@ -34,7 +35,7 @@ mod replicated_tests;
 
 pub use remote::Replicator;
 pub use replication::{Placement, Replication};
-pub use table::{Entry, Table, TableSchema};
+pub use table::{Entry, SyncReport, Table, TableSchema};
 
 /// Errors of the table layer.
 #[derive(Debug, thiserror::Error)]

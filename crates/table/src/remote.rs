@@ -32,6 +32,12 @@ pub(crate) enum TableOp {
         start: ByteBuf,
         limit: u32,
     },
+    /// The root of the partition's summary (anti-entropy).
+    Root { partition: u8 },
+    /// The non-empty children of the summary node above `path` (0 or 1 byte).
+    Children { partition: u8, path: ByteBuf },
+    /// The encoded entries of the summary bucket `path` (2 bytes).
+    Bucket { partition: u8, path: [u8; 2] },
 }
 
 /// The answer to a [`TableRequest`].
@@ -40,6 +46,8 @@ pub(crate) enum TableReply {
     Updated,
     Entry(Option<ByteBuf>),
     Entries(Vec<ByteBuf>),
+    Node(ByteBuf),
+    Children(Vec<(u8, ByteBuf)>),
 }
 
 impl Message for TableRequest {

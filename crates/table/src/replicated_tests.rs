@@ -290,3 +290,65 @@ async fn without_a_quorum_writes_fail_rather_than_pretend() {
         .expect_err("one node of three");
     assert!(matches!(err, crate::Error::Replication(_)), "{err}");
 }
+
+#[tokio::test]
+async fn anti_entropy_converges_replicas_and_costs_one_round_trip_when_equal() {
+    let c = Cluster::start().await;
+    let partition = hangar_cluster::Partition::of(&g());
+    c.tables[0].insert(item("a", 1, 1)).await.expect("write");
+    wait("all copies", || (0..3).all(|i| c.local(i, "a") == Some(1))).await;
+    let roots = |c: &Cluster| -> Vec<[u8; 32]> {
+        c.tables
+            .iter()
+            .map(|t| t.summary_root(partition).expect("root"))
+            .collect()
+    };
+    assert!(
+        roots(&c).iter().all(|r| *r == roots(&c)[0]),
+        "equal replicas, equal roots"
+    );
+    let report = c.tables[0]
+        .sync_partition(partition, c.ids[2])
+        .await
+        .expect("sync");
+    assert_eq!(
+        (report.round_trips, report.received, report.sent),
+        (1, 0, 0)
+    );
+
+    // Node 2 misses 50 writes and an update.
+    c.set_state(2, LinkState::Silent);
+    for i in 0..50 {
+        c.tables[0]
+            .insert(item(&format!("k{i:02}"), 1, i + 1))
+            .await
+            .expect("write");
+    }
+    c.tables[0].insert(item("a", 2, 100)).await.expect("update");
+    c.set_state(2, LinkState::Up);
+    // Written straight into node 2's copy only: node 0 lacks it.
+    let only_on_2 = item("z", 1, 7);
+    let t2 = c.tables[2].clone();
+    c.tables[2]
+        .db()
+        .transaction(move |tx| t2.insert_in(tx, &only_on_2).map(|_| ()))
+        .await
+        .expect("local write");
+    assert_ne!(roots(&c)[0], roots(&c)[2]);
+
+    let report = c.tables[0]
+        .sync_partition(partition, c.ids[2])
+        .await
+        .expect("sync");
+    assert!(report.sent >= 51, "{report:?}");
+    assert!(report.received >= 1, "{report:?}");
+    assert_eq!(roots(&c)[0], roots(&c)[2]);
+    assert_eq!(c.local(2, "a"), Some(100));
+    assert_eq!(c.local(2, "k49"), Some(50));
+    assert_eq!(c.local(0, "z"), Some(7));
+    let again = c.tables[0]
+        .sync_partition(partition, c.ids[2])
+        .await
+        .expect("sync");
+    assert_eq!(again.round_trips, 1);
+}

@@ -12,6 +12,7 @@ use hangar_util::encoding::Versioned;
 use hangar_util::Hash;
 use serde_bytes::ByteBuf;
 
+use crate::merkle::Summary;
 use crate::remote::{RemoteTable, Replicator, TableOp, TableReply, TableRequest};
 use crate::replication::{Placement, Replication};
 use crate::{Error, Result};
@@ -70,6 +71,11 @@ impl<S: TableSchema> Clone for Table<S> {
             inner: self.inner.clone(),
         }
     }
+}
+
+/// The storage key of `entry`.
+fn storage_key_of<E: Entry>(entry: &E) -> Vec<u8> {
+    storage_key(&entry.partition_key(), &entry.sort_key())
 }
 
 /// Storage key: partition-key hash, then sort key, so a partition's entries are
@@ -170,28 +176,42 @@ impl<S: TableSchema> Table<S> {
 
     fn merge_in(&self, tx: &mut Tx<'_>, entry: &S::Entry) -> Result<S::Entry> {
         let key = storage_key(&entry.partition_key(), &entry.sort_key());
-        let old = match tx.get(S::TREE, &key)? {
-            Some(bytes) => Some(S::Entry::decode(&bytes)?),
-            None => None,
-        };
+        let stored = tx.get(S::TREE, &key)?;
+        let old = stored.as_deref().map(S::Entry::decode).transpose()?;
         let mut new = entry.clone();
         if let Some(old) = &old {
             new = old.clone();
             new.merge(entry);
         }
         let bytes = new.encode()?;
-        if old.as_ref().map(Versioned::encode).transpose()?.as_deref() == Some(&bytes[..]) {
+        if stored.as_deref() == Some(&bytes[..]) {
             return Ok(new);
         }
         tx.insert(S::TREE, &key, &bytes)?;
+        if let Some(summary) = self.summary() {
+            summary.update(tx, &key, stored.as_deref(), Some(&bytes))?;
+        }
         self.inner.schema.updated(tx, old.as_ref(), &new)?;
         Ok(new)
+    }
+
+    /// The Merkle summary of a replicated table.
+    fn summary(&self) -> Option<Summary> {
+        match self.inner.placement {
+            Where::Cluster { .. } => Some(Summary::new(S::TREE.0)),
+            Where::Local { .. } => None,
+        }
     }
 
     /// Removes an entry outright (for entries whose removal every replica has
     /// agreed on, and for node-local bookkeeping).
     pub fn remove_in(&self, tx: &mut Tx<'_>, pk: &Hash, sk: &[u8]) -> Result<()> {
-        tx.remove(S::TREE, &storage_key(pk, sk))?;
+        let key = storage_key(pk, sk);
+        if let Some(summary) = self.summary() {
+            let stored = tx.get(S::TREE, &key)?;
+            summary.update(tx, &key, stored.as_deref(), None)?;
+        }
+        tx.remove(S::TREE, &key)?;
         Ok(())
     }
 
@@ -238,6 +258,10 @@ impl<S: TableSchema> Table<S> {
             .collect()
     }
 }
+
+mod sync;
+
+pub use sync::SyncReport;
 
 /// Reads and writes through the cluster.
 impl<S: TableSchema> Table<S> {
@@ -464,6 +488,29 @@ impl<S: TableSchema> RemoteTable for LocalCopy<S> {
                 let entry = table.get(&pk, &sk)?;
                 Ok(TableReply::Entry(
                     entry.map(|e| e.encode().map(ByteBuf::from)).transpose()?,
+                ))
+            }
+            TableOp::Root { partition } => {
+                let root = Summary::new(S::TREE.0).node(&table.inner.db, partition, &[])?;
+                Ok(TableReply::Node(ByteBuf::from(root.to_vec())))
+            }
+            TableOp::Children { partition, path } => {
+                if path.len() > 1 {
+                    return Err(Error::Protocol("summary path too long".into()));
+                }
+                let children =
+                    Summary::new(S::TREE.0).children(&table.inner.db, partition, &path)?;
+                Ok(TableReply::Children(
+                    children
+                        .into_iter()
+                        .map(|(b, h)| (b, ByteBuf::from(h.to_vec())))
+                        .collect(),
+                ))
+            }
+            TableOp::Bucket { partition, path } => {
+                let entries = table.bucket_entries(partition, &path)?;
+                Ok(TableReply::Entries(
+                    entries.into_iter().map(ByteBuf::from).collect(),
                 ))
             }
             TableOp::Range { pk, start, limit } => {

@@ -1,0 +1,231 @@
+//! Anti-entropy: two replicas of a partition compare their summaries (see
+//! [`crate::merkle`]) from the root down and exchange the entries of the
+//! buckets that differ, both ways. Identical replicas cost one round trip.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hangar_cluster::{NodeId, Partition, PARTITION_COUNT};
+use hangar_net::{CallOptions, Priority};
+use serde_bytes::ByteBuf;
+
+use super::{storage_key_of, Table, TableSchema, Where};
+use crate::merkle::{NodeHash, Summary};
+use crate::remote::{TableOp, TableReply, TableRequest};
+use crate::{Error, Result};
+use hangar_util::encoding::Versioned;
+
+/// What one partition sync did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Requests sent to the peer.
+    pub round_trips: usize,
+    /// Buckets that differed.
+    pub buckets: usize,
+    /// Entries received from the peer.
+    pub received: usize,
+    /// Entries sent to the peer.
+    pub sent: usize,
+}
+
+impl<S: TableSchema> Table<S> {
+    /// The root of this node's summary of `partition`.
+    pub fn summary_root(&self, partition: Partition) -> Result<[u8; 32]> {
+        Summary::new(S::TREE.0).node(&self.inner.db, partition_byte(partition), &[])
+    }
+
+    /// Brings this node's copy of `partition` and `peer`'s to the same entries:
+    /// each gets the entries it lacks or holds older versions of.
+    pub async fn sync_partition(&self, partition: Partition, peer: NodeId) -> Result<SyncReport> {
+        let p = partition_byte(partition);
+        let summary = Summary::new(S::TREE.0);
+        let mut report = SyncReport::default();
+        let theirs = node(
+            self.ask(peer, TableOp::Root { partition: p }, &mut report)
+                .await?,
+        )?;
+        if theirs == summary.node(&self.inner.db, p, &[])? {
+            return Ok(report);
+        }
+        let mut differing = Vec::new();
+        for first in self.differing_children(peer, p, &[], &mut report).await? {
+            for second in self
+                .differing_children(peer, p, &[first], &mut report)
+                .await?
+            {
+                differing.push([first, second]);
+            }
+        }
+        for path in differing {
+            report.buckets += 1;
+            let reply = self
+                .ask(peer, TableOp::Bucket { partition: p, path }, &mut report)
+                .await?;
+            let TableReply::Entries(theirs) = reply else {
+                return Err(super::unexpected(&reply));
+            };
+            let theirs: BTreeMap<Vec<u8>, Vec<u8>> = theirs
+                .into_iter()
+                .map(|b| {
+                    let e = S::Entry::decode(&b)?;
+                    Ok((storage_key_of(&e), b.into_vec()))
+                })
+                .collect::<Result<_>>()?;
+            // Ours, before merging theirs: what they lack or hold older.
+            let ours = self.bucket_entries(p, &path)?;
+            let to_send: Vec<ByteBuf> = ours
+                .into_iter()
+                .filter(|b| {
+                    S::Entry::decode(b)
+                        .map(|e| theirs.get(&storage_key_of(&e)) != Some(b))
+                        .unwrap_or(false)
+                })
+                .map(ByteBuf::from)
+                .collect();
+            let received: Vec<S::Entry> = theirs
+                .values()
+                .map(|b| S::Entry::decode(b))
+                .collect::<Result<_, _>>()?;
+            report.received += received.len();
+            let this = self.clone();
+            self.inner
+                .db
+                .transaction(move |tx| {
+                    for e in &received {
+                        this.merge_in(tx, e)?;
+                    }
+                    Ok::<_, Error>(())
+                })
+                .await?;
+            if !to_send.is_empty() {
+                report.sent += to_send.len();
+                self.ask(peer, TableOp::Update(to_send), &mut report)
+                    .await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Child bytes under `path` whose summaries differ between here and `peer`.
+    async fn differing_children(
+        &self,
+        peer: NodeId,
+        partition: u8,
+        path: &[u8],
+        report: &mut SyncReport,
+    ) -> Result<Vec<u8>> {
+        let op = TableOp::Children {
+            partition,
+            path: ByteBuf::from(path.to_vec()),
+        };
+        let reply = self.ask(peer, op, report).await?;
+        let TableReply::Children(theirs) = reply else {
+            return Err(super::unexpected(&reply));
+        };
+        let mut all: BTreeMap<u8, (NodeHash, NodeHash)> = BTreeMap::new();
+        for (b, h) in theirs {
+            all.entry(b).or_default().1 = node(TableReply::Node(h))?;
+        }
+        let summary = Summary::new(S::TREE.0);
+        for (b, h) in summary.children(&self.inner.db, partition, path)? {
+            all.entry(b).or_default().0 = h;
+        }
+        Ok(all
+            .into_iter()
+            .filter(|(_, (ours, theirs))| ours != theirs)
+            .map(|(b, _)| b)
+            .collect())
+    }
+
+    /// The encoded entries of a summary bucket of this node's copy.
+    pub(super) fn bucket_entries(&self, partition: u8, path: &[u8; 2]) -> Result<Vec<Vec<u8>>> {
+        let summary = Summary::new(S::TREE.0);
+        let mut out = Vec::new();
+        for key in summary.bucket(&self.inner.db, partition, path)? {
+            if let Some(bytes) = self.inner.db.get(S::TREE, &key)? {
+                out.push(bytes);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ask(&self, peer: NodeId, op: TableOp, report: &mut SyncReport) -> Result<TableReply> {
+        let Where::Cluster { replicator, .. } = &self.inner.placement else {
+            return Err(Error::Protocol(
+                "anti-entropy needs a replicated table".into(),
+            ));
+        };
+        report.round_trips += 1;
+        let request = TableRequest {
+            table: S::TREE.0.to_string(),
+            op,
+        };
+        let options = CallOptions {
+            priority: Some(Priority::Background),
+            ..CallOptions::default()
+        };
+        let (reply, _) = replicator
+            .system()
+            .rpc()
+            .call_with(peer, &request, options, None)
+            .await
+            .map_err(|e| Error::Protocol(format!("anti-entropy with {peer}: {e}")))?;
+        Ok(reply)
+    }
+
+    /// Syncs every partition this node holds with each other replica, every
+    /// `interval`, until the table is dropped. Runs at background priority.
+    pub fn start_anti_entropy(&self, interval: Duration) {
+        let weak = std::sync::Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let table = Table { inner };
+                table.sync_all().await;
+            }
+        });
+    }
+
+    /// One anti-entropy pass over the partitions this node holds.
+    pub async fn sync_all(&self) {
+        let Where::Cluster { replicator, .. } = &self.inner.placement else {
+            return;
+        };
+        let me = replicator.local_id();
+        let layout = replicator.layout();
+        for p in 0..PARTITION_COUNT {
+            let partition = Partition(p as u16);
+            let nodes = layout.partition_nodes(partition);
+            if !nodes.contains(&me) {
+                continue;
+            }
+            for peer in nodes.iter().filter(|n| **n != me) {
+                match self.sync_partition(partition, *peer).await {
+                    Ok(r) if r.received + r.sent > 0 => {
+                        tracing::info!(
+                            table = S::TREE.0, partition = p, %peer,
+                            received = r.received, sent = r.sent, "anti-entropy repaired entries"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(table = S::TREE.0, partition = p, %peer, "anti-entropy: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn partition_byte(partition: Partition) -> u8 {
+    u8::try_from(partition.0).unwrap_or(u8::MAX)
+}
+
+fn node(reply: TableReply) -> Result<NodeHash> {
+    match reply {
+        TableReply::Node(h) => NodeHash::try_from(h.as_slice())
+            .map_err(|_| Error::Protocol("summary node of the wrong size".into())),
+        other => Err(super::unexpected(&other)),
+    }
+}
