@@ -25,6 +25,7 @@
 //!   answered with older ones (read repair). One RPC endpoint serves every
 //!   table of a node ([`Replicator`]).
 
+mod batch;
 mod merkle;
 mod remote;
 mod replication;
@@ -33,6 +34,7 @@ mod table;
 #[cfg(test)]
 mod replicated_tests;
 
+pub use batch::WriteBatch;
 pub use remote::Replicator;
 pub use replication::{Placement, Replication};
 pub use table::{Entry, SyncReport, Table, TableSchema};

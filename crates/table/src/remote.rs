@@ -60,6 +60,27 @@ impl Message for TableRequest {
 #[async_trait::async_trait]
 pub(crate) trait RemoteTable: Send + Sync + 'static {
     async fn handle(&self, op: TableOp) -> crate::Result<TableReply>;
+    /// The database holding this node's copy (`None` once the table is gone).
+    fn db(&self) -> Option<hangar_db::Db>;
+    /// Merges encoded entries into this node's copy inside `tx`.
+    fn merge_encoded_in(
+        &self,
+        tx: &mut hangar_db::Tx<'_>,
+        entries: &[ByteBuf],
+    ) -> crate::Result<()>;
+}
+
+/// Entries of several tables for one node, merged there in one transaction.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct BatchRequest {
+    /// (table name, encoded entries).
+    pub tables: Vec<(String, Vec<ByteBuf>)>,
+}
+
+impl Message for BatchRequest {
+    const ENDPOINT: &'static str = "table/batch";
+    const PRIORITY: Priority = Priority::Metadata;
+    type Response = ();
 }
 
 /// The link between a node's tables and its cluster: it answers the table
@@ -105,6 +126,19 @@ impl Replicator {
                     table.handle(request.op).await.map_err(|e| e.to_string())
                 }
             });
+        let weak = Arc::downgrade(&inner);
+        inner
+            .system
+            .rpc()
+            .register(move |_from, request: BatchRequest| {
+                let weak = weak.clone();
+                async move {
+                    let inner = weak
+                        .upgrade()
+                        .ok_or_else(|| "node shutting down".to_string())?;
+                    inner.apply_batch(request).await.map_err(|e| e.to_string())
+                }
+            });
         Replicator { inner }
     }
 
@@ -142,5 +176,39 @@ impl Replicator {
 
     pub(crate) fn system(&self) -> &Arc<System> {
         &self.inner.system
+    }
+}
+
+impl ReplicatorInner {
+    fn table(&self, name: &str) -> Option<Arc<dyn RemoteTable>> {
+        self.tables
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// Merges a batch into this node's copies, all tables in one transaction.
+    async fn apply_batch(&self, request: BatchRequest) -> crate::Result<()> {
+        let mut work = Vec::with_capacity(request.tables.len());
+        for (name, entries) in request.tables {
+            let table = self
+                .table(&name)
+                .ok_or_else(|| crate::Error::Protocol(format!("no table {name}")))?;
+            work.push((table, entries));
+        }
+        let Some((first, _)) = work.first() else {
+            return Ok(());
+        };
+        let db = first
+            .db()
+            .ok_or_else(|| crate::Error::Protocol("table closed".into()))?;
+        db.transaction(move |tx| {
+            for (table, entries) in &work {
+                table.merge_encoded_in(tx, entries)?;
+            }
+            Ok::<_, crate::Error>(())
+        })
+        .await
     }
 }

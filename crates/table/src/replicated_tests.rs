@@ -15,7 +15,7 @@ use hangar_util::encoding::Versioned;
 use hangar_util::Hash;
 use serde::{Deserialize, Serialize};
 
-use crate::{Entry, Replication, Replicator, Table, TableSchema};
+use crate::{Entry, Replication, Replicator, Table, TableSchema, WriteBatch};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Item {
@@ -46,6 +46,11 @@ impl TableSchema for Items {
     const TREE: Tree = Tree("items");
     type Entry = Item;
 }
+struct Others;
+impl TableSchema for Others {
+    const TREE: Tree = Tree("others");
+    type Entry = Item;
+}
 
 fn item(name: &str, ts: u64, v: u32) -> Item {
     Item {
@@ -65,7 +70,9 @@ struct Cluster {
     net: MemoryNetwork,
     ids: Vec<NodeId>,
     systems: Vec<Arc<System>>,
+    replicators: Vec<Replicator>,
     tables: Vec<Table<Items>>,
+    others: Vec<Table<Others>>,
 }
 
 impl Cluster {
@@ -127,22 +134,24 @@ impl Cluster {
                 .all(|s| s.layout().snapshot().current().version == 1)
         })
         .await;
-        let tables = systems
-            .iter()
-            .map(|s| {
-                Table::replicated(
-                    Items,
-                    Db::open_in_memory().expect("db"),
-                    &Replicator::new(s.clone()),
-                    Replication::Sharded,
-                )
+        let replicators: Vec<Replicator> =
+            systems.iter().map(|s| Replicator::new(s.clone())).collect();
+        let dbs: Vec<Db> = (0..3).map(|_| Db::open_in_memory().expect("db")).collect();
+        let tables = (0..3)
+            .map(|i| {
+                Table::replicated(Items, dbs[i].clone(), &replicators[i], Replication::Sharded)
             })
+            .collect();
+        let others = (0..3)
+            .map(|i| Table::replicated(Others, dbs[i].clone(), &replicators[i], Replication::Full))
             .collect();
         Cluster {
             net,
             ids,
             systems,
+            replicators,
             tables,
+            others,
         }
     }
 
@@ -351,4 +360,42 @@ async fn anti_entropy_converges_replicas_and_costs_one_round_trip_when_equal() {
         .await
         .expect("sync");
     assert_eq!(again.round_trips, 1);
+}
+
+#[tokio::test]
+async fn a_batch_writes_several_tables_at_quorum_and_fails_without_one() {
+    let c = Cluster::start().await;
+    c.set_state(2, LinkState::Silent);
+    let mut batch = WriteBatch::new(&c.replicators[0]);
+    batch.add(&c.tables[0], &item("a", 1, 1)).expect("add");
+    batch.add(&c.tables[0], &item("b", 1, 2)).expect("add");
+    batch.add(&c.others[0], &item("x", 1, 3)).expect("add");
+    batch.commit().await.expect("commit without node 2");
+    for i in 0..2 {
+        assert_eq!(c.local(i, "a"), Some(1));
+        assert_eq!(c.local(i, "b"), Some(2));
+        let other = c.others[i]
+            .get(&g(), b"x")
+            .expect("get")
+            .map(|e| *e.value.get());
+        assert_eq!(other, Some(3));
+    }
+    assert_eq!(c.local(2, "a"), None);
+
+    c.set_state(1, LinkState::Down);
+    c.set_state(2, LinkState::Down);
+    let mut batch = WriteBatch::new(&c.replicators[0]);
+    batch.add(&c.tables[0], &item("c", 1, 1)).expect("add");
+    let err = batch.commit().await.expect_err("one node of three");
+    assert!(matches!(err, crate::Error::Replication(_)), "{err}");
+
+    // A table that is not replicated cannot join a batch.
+    let local = Table::new(
+        Items,
+        Db::open_in_memory().expect("db"),
+        hangar_cluster::Layout::single_node(c.ids[0]),
+        c.ids[0],
+    );
+    let mut batch = WriteBatch::new(&c.replicators[0]);
+    assert!(batch.add(&local, &item("d", 1, 1)).is_err());
 }

@@ -265,7 +265,12 @@ pub use sync::SyncReport;
 
 /// Reads and writes through the cluster.
 impl<S: TableSchema> Table<S> {
-    fn placement(&self, pk: &Hash) -> Placement {
+    /// Whether this table lives on the cluster ([`Table::replicated`]).
+    pub fn is_replicated(&self) -> bool {
+        matches!(self.inner.placement, Where::Cluster { .. })
+    }
+
+    pub(crate) fn placement(&self, pk: &Hash) -> Placement {
         match &self.inner.placement {
             Where::Local { local, .. } => Placement {
                 nodes: vec![*local],
@@ -459,6 +464,22 @@ struct LocalCopy<S>(Weak<Inner<S>>);
 
 #[async_trait::async_trait]
 impl<S: TableSchema> RemoteTable for LocalCopy<S> {
+    fn db(&self) -> Option<Db> {
+        self.0.upgrade().map(|inner| inner.db.clone())
+    }
+
+    fn merge_encoded_in(&self, tx: &mut Tx<'_>, entries: &[ByteBuf]) -> Result<()> {
+        let inner = self
+            .0
+            .upgrade()
+            .ok_or_else(|| Error::Protocol("table closed".into()))?;
+        let table = Table { inner };
+        for bytes in entries {
+            table.merge_in(tx, &S::Entry::decode(bytes)?)?;
+        }
+        Ok(())
+    }
+
     async fn handle(&self, op: TableOp) -> Result<TableReply> {
         let inner = self
             .0
