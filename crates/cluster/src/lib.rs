@@ -26,6 +26,8 @@ pub mod layout_sync;
 pub mod membership;
 pub mod quorum;
 pub mod system;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use hangar_util::NodeId;
 pub use system::{ClusterConfig, ClusterHealth, ClusterStatus, NodeStatus, System};

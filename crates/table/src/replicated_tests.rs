@@ -1,15 +1,11 @@
 //! Replicated tables on three in-process nodes over the in-memory network.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use hangar_cluster::history::{LayoutParams, NodeRole};
-use hangar_cluster::membership::{BootstrapPeer, MembershipConfig};
-use hangar_cluster::{NodeId, System};
+use hangar_cluster::testing::{wait_until, MemoryCluster};
+use hangar_cluster::NodeId;
 use hangar_db::{Db, Tree};
-use hangar_net::memory::{Link, LinkState, MemoryNetwork};
-use hangar_net::{NodeKey, RpcSecret};
-use hangar_util::clock::Clock;
+use hangar_net::memory::LinkState;
 use hangar_util::crdt::{Crdt, Lww};
 use hangar_util::encoding::Versioned;
 use hangar_util::Hash;
@@ -67,75 +63,23 @@ fn g() -> Hash {
 const LATENCY: Duration = Duration::from_millis(10);
 
 struct Cluster {
-    net: MemoryNetwork,
+    inner: MemoryCluster,
     ids: Vec<NodeId>,
-    systems: Vec<Arc<System>>,
     replicators: Vec<Replicator>,
     tables: Vec<Table<Items>>,
     others: Vec<Table<Others>>,
 }
 
 impl Cluster {
-    /// Three storage nodes in three zones, replication factor 3.
+    /// Three storage nodes in three zones, replication factor 3; on each, the
+    /// sharded table `items` and the fully replicated table `others`.
     async fn start() -> Cluster {
-        let net = MemoryNetwork::new();
-        net.set_default_link(Link::with_latency(LATENCY));
-        let secret = RpcSecret::generate();
-        let ids: Vec<NodeId> = (0..3)
-            .map(|_| NodeKey::generate().expect("key").id())
+        let inner = MemoryCluster::start(3, 3, LATENCY).await;
+        let replicators: Vec<Replicator> = inner
+            .systems
+            .iter()
+            .map(|s| Replicator::new(s.clone()))
             .collect();
-        let params = LayoutParams {
-            replication_factor: 3,
-            ..LayoutParams::default()
-        };
-        let mut systems: Vec<Arc<System>> = Vec::new();
-        for id in &ids {
-            let bootstrap = systems
-                .first()
-                .map(|s| BootstrapPeer {
-                    id: ids[0],
-                    addr: s.rpc_addr().to_string(),
-                })
-                .into_iter()
-                .collect();
-            let membership = MembershipConfig {
-                bootstrap,
-                ..MembershipConfig::default()
-            };
-            let system = System::with_transport(
-                net.transport(*id, &secret),
-                Clock::system(),
-                None,
-                membership,
-                params,
-            )
-            .expect("start");
-            systems.push(system);
-        }
-        wait("all connected", || {
-            systems
-                .iter()
-                .all(|s| s.status().nodes.iter().filter(|n| n.up).count() == 3)
-        })
-        .await;
-        for (i, id) in ids.iter().enumerate() {
-            systems[0]
-                .layout()
-                .update(|h, ts| h.stage_role(*id, NodeRole::storage(format!("z{i}"), 1 << 40), ts))
-                .expect("stage");
-        }
-        systems[0]
-            .layout()
-            .update(|h, ts| h.apply(Some(1), ts))
-            .expect("apply");
-        wait("layout everywhere", || {
-            systems
-                .iter()
-                .all(|s| s.layout().snapshot().current().version == 1)
-        })
-        .await;
-        let replicators: Vec<Replicator> =
-            systems.iter().map(|s| Replicator::new(s.clone())).collect();
         let dbs: Vec<Db> = (0..3).map(|_| Db::open_in_memory().expect("db")).collect();
         let tables = (0..3)
             .map(|i| {
@@ -146,9 +90,8 @@ impl Cluster {
             .map(|i| Table::replicated(Others, dbs[i].clone(), &replicators[i], Replication::Full))
             .collect();
         Cluster {
-            net,
-            ids,
-            systems,
+            ids: inner.ids.clone(),
+            inner,
             replicators,
             tables,
             others,
@@ -156,18 +99,7 @@ impl Cluster {
     }
 
     fn set_state(&self, node: usize, state: LinkState) {
-        for other in 0..self.ids.len() {
-            if other != node {
-                self.net.set_link(
-                    self.ids[node],
-                    self.ids[other],
-                    Link {
-                        state,
-                        ..Link::with_latency(LATENCY)
-                    },
-                );
-            }
-        }
+        self.inner.set_state(node, state);
     }
 
     /// What node `i` holds itself.
@@ -179,17 +111,6 @@ impl Cluster {
     }
 }
 
-async fn wait(what: &str, mut f: impl FnMut() -> bool) {
-    let start = tokio::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(20) {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("not within 20 s: {what}");
-}
-
 #[tokio::test]
 async fn a_write_through_one_node_is_read_through_any_other() {
     let c = Cluster::start().await;
@@ -199,15 +120,14 @@ async fn a_write_through_one_node_is_read_through_any_other() {
         assert_eq!(*got.value.get(), 10);
     }
     // The write reached every replica, not only the quorum.
-    wait("all copies", || (0..3).all(|i| c.local(i, "a") == Some(10))).await;
-    drop(c.systems);
+    wait_until("all copies", || (0..3).all(|i| c.local(i, "a") == Some(10))).await;
 }
 
 #[tokio::test]
 async fn a_silent_replica_costs_neither_writes_nor_reads_and_is_repaired_on_read() {
     let c = Cluster::start().await;
     c.tables[0].insert(item("a", 1, 10)).await.expect("write");
-    wait("all copies", || (0..3).all(|i| c.local(i, "a") == Some(10))).await;
+    wait_until("all copies", || (0..3).all(|i| c.local(i, "a") == Some(10))).await;
 
     c.set_state(2, LinkState::Silent);
     let started = tokio::time::Instant::now();
@@ -237,7 +157,7 @@ async fn a_silent_replica_costs_neither_writes_nor_reads_and_is_repaired_on_read
         .expect("read")
         .expect("present");
     assert_eq!(*got.value.get(), 20);
-    wait("node 2 repaired", || c.local(2, "a") == Some(20)).await;
+    wait_until("node 2 repaired", || c.local(2, "a") == Some(20)).await;
 }
 
 #[tokio::test]
@@ -249,7 +169,7 @@ async fn listings_merge_replies_before_filtering() {
             .await
             .expect("write");
     }
-    wait("all copies", || (0..3).all(|i| c.local(i, "c") == Some(3))).await;
+    wait_until("all copies", || (0..3).all(|i| c.local(i, "c") == Some(3))).await;
 
     // "b" is deleted while node 2 hears nothing.
     c.set_state(2, LinkState::Silent);
@@ -266,7 +186,7 @@ async fn listings_merge_replies_before_filtering() {
         .map(|e| e.name.clone())
         .collect();
     assert_eq!(live, ["a", "c"]);
-    wait("node 2 repaired", || c.local(2, "b") == Some(0)).await;
+    wait_until("node 2 repaired", || c.local(2, "b") == Some(0)).await;
 }
 
 #[tokio::test]
@@ -275,7 +195,7 @@ async fn paging_through_a_stale_replica_lists_what_it_lacks() {
     // Node 2 misses "b" and "d"; pages of two through it still list them.
     c.tables[0].insert(item("a", 1, 1)).await.expect("write");
     c.tables[0].insert(item("c", 1, 3)).await.expect("write");
-    wait("all copies", || (0..3).all(|i| c.local(i, "c") == Some(3))).await;
+    wait_until("all copies", || (0..3).all(|i| c.local(i, "c") == Some(3))).await;
     c.set_state(2, LinkState::Silent);
     c.tables[0].insert(item("b", 1, 2)).await.expect("write");
     c.tables[0].insert(item("d", 1, 4)).await.expect("write");
@@ -305,7 +225,7 @@ async fn anti_entropy_converges_replicas_and_costs_one_round_trip_when_equal() {
     let c = Cluster::start().await;
     let partition = hangar_cluster::Partition::of(&g());
     c.tables[0].insert(item("a", 1, 1)).await.expect("write");
-    wait("all copies", || (0..3).all(|i| c.local(i, "a") == Some(1))).await;
+    wait_until("all copies", || (0..3).all(|i| c.local(i, "a") == Some(1))).await;
     let roots = |c: &Cluster| -> Vec<[u8; 32]> {
         c.tables
             .iter()

@@ -1,0 +1,125 @@
+//! In-process clusters over the in-memory network, for tests of the layers
+//! above (enabled by the `testing` feature).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hangar_net::memory::{Link, LinkState, MemoryNetwork};
+use hangar_net::{NodeKey, RpcSecret};
+use hangar_util::clock::Clock;
+
+use crate::history::{LayoutParams, NodeRole};
+use crate::membership::{BootstrapPeer, MembershipConfig};
+use crate::{NodeId, System};
+
+/// Nodes on one in-memory network, each in its own zone, with an applied
+/// layout.
+pub struct MemoryCluster {
+    /// The network: links can be slowed, silenced or cut.
+    pub net: MemoryNetwork,
+    /// Node ids, in start order.
+    pub ids: Vec<NodeId>,
+    /// The nodes.
+    pub systems: Vec<Arc<System>>,
+    /// One-way latency of every link.
+    pub latency: Duration,
+}
+
+impl MemoryCluster {
+    /// Starts `nodes` storage nodes (zones `z0`, `z1`...) with links of
+    /// `latency` each way, applies layout version 1 with `replication_factor`,
+    /// and waits until every node is connected and has it.
+    ///
+    /// # Panics
+    ///
+    /// If the cluster does not form within 20 s.
+    pub async fn start(nodes: usize, replication_factor: usize, latency: Duration) -> Self {
+        let net = MemoryNetwork::new();
+        net.set_default_link(Link::with_latency(latency));
+        let secret = RpcSecret::generate();
+        let ids: Vec<NodeId> = (0..nodes)
+            .map(|_| NodeKey::generate().expect("key").id())
+            .collect();
+        let params = LayoutParams {
+            replication_factor,
+            ..LayoutParams::default()
+        };
+        let mut systems: Vec<Arc<System>> = Vec::new();
+        for id in &ids {
+            let bootstrap = systems
+                .first()
+                .map(|s| BootstrapPeer {
+                    id: ids[0],
+                    addr: s.rpc_addr().to_string(),
+                })
+                .into_iter()
+                .collect();
+            let membership = MembershipConfig {
+                bootstrap,
+                ..MembershipConfig::default()
+            };
+            let transport = net.transport(*id, &secret);
+            let system =
+                System::with_transport(transport, Clock::system(), None, membership, params)
+                    .expect("start");
+            systems.push(system);
+        }
+        wait_until("all connected", || {
+            systems
+                .iter()
+                .all(|s| s.status().nodes.iter().filter(|n| n.up).count() == nodes)
+        })
+        .await;
+        for (i, id) in ids.iter().enumerate() {
+            systems[0]
+                .layout()
+                .update(|h, ts| h.stage_role(*id, NodeRole::storage(format!("z{i}"), 1 << 40), ts))
+                .expect("stage");
+        }
+        systems[0]
+            .layout()
+            .update(|h, ts| h.apply(Some(1), ts))
+            .expect("apply");
+        wait_until("layout everywhere", || {
+            systems
+                .iter()
+                .all(|s| s.layout().snapshot().current().version == 1)
+        })
+        .await;
+        MemoryCluster {
+            net,
+            ids,
+            systems,
+            latency,
+        }
+    }
+
+    /// Sets the state of every link of node `node` (by index).
+    pub fn set_state(&self, node: usize, state: LinkState) {
+        for other in 0..self.ids.len() {
+            if other != node {
+                let link = Link {
+                    state,
+                    ..Link::with_latency(self.latency)
+                };
+                self.net.set_link(self.ids[node], self.ids[other], link);
+            }
+        }
+    }
+}
+
+/// Waits until `f` holds, checking every 20 ms.
+///
+/// # Panics
+///
+/// If it does not within 20 s.
+pub async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not within 20 s: {what}");
+}
