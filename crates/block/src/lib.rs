@@ -15,14 +15,20 @@
 //! [`BlockStore::sweep`] finds what a crash left behind: stale temporary files,
 //! and block files whose reference never became durable.
 //!
+//! On a cluster, [`ReplicatedBlocks`] writes each block to the nodes of its
+//! partition (acknowledged at write quorum) and reads it from the nearest node
+//! that has it, checking every received block against its hash.
+//!
 //! This crate knows nothing of tables, objects or S3.
 
 mod dirs;
 mod refcount;
+mod replicated;
 mod store;
 mod sweep;
 
 pub use dirs::DataDir;
+pub use replicated::ReplicatedBlocks;
 pub use store::{BlockStore, BlockStoreConfig};
 pub use sweep::SweepReport;
 
@@ -52,6 +58,26 @@ pub enum Error {
     /// The metadata engine failed.
     #[error(transparent)]
     Db(#[from] hangar_db::Error),
+    /// Fewer nodes than the write quorum stored the block.
+    #[error("block {hash}: stored on {ok} of the {needed} nodes needed ({errors})")]
+    Replication {
+        /// The block.
+        hash: hangar_util::Hash,
+        /// Copies required.
+        needed: usize,
+        /// Copies made.
+        ok: usize,
+        /// Why the others failed, per node.
+        errors: String,
+    },
+    /// No node holding the block could return it intact.
+    #[error("block {hash} is unavailable ({errors})")]
+    Unavailable {
+        /// The block.
+        hash: hangar_util::Hash,
+        /// Why each node failed.
+        errors: String,
+    },
     /// A background task panicked or was cancelled.
     #[error("block task failed: {0}")]
     Task(String),

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::history::{LayoutError, LayoutHistory};
-use crate::lock;
 use crate::membership::Membership;
+use crate::{lock, Layout};
 // A history dated further ahead than RPC clocks may be is refused, so one node
 // with a wild clock cannot drag every node's clock into the future.
 use hangar_net::MAX_CLOCK_LEAD_MSEC;
@@ -79,6 +79,8 @@ pub struct LayoutManager {
     history: Mutex<LayoutHistory>,
     pulling: Mutex<HashSet<NodeId>>,
     changes: watch::Sender<Arc<LayoutHistory>>,
+    /// The routing of the current version, built on first use after a change.
+    routing: Mutex<Option<Arc<Layout>>>,
 }
 
 impl LayoutManager {
@@ -114,6 +116,7 @@ impl LayoutManager {
             history: Mutex::new(history),
             pulling: Mutex::new(HashSet::new()),
             changes,
+            routing: Mutex::new(None),
         });
         manager.register();
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -163,6 +166,22 @@ impl LayoutManager {
     /// The current history, shared (cheaper than [`LayoutManager::history`]).
     pub fn snapshot(&self) -> Arc<LayoutHistory> {
         self.changes.borrow().clone()
+    }
+
+    /// The routing of the current layout version (see
+    /// [`LayoutHistory::routing`]), shared until the version changes.
+    pub fn routing(&self) -> Arc<Layout> {
+        let history = self.snapshot();
+        let version = history.current().version;
+        let mut cached = lock(&self.routing);
+        match cached.as_ref() {
+            Some(layout) if layout.layout_version() == version => layout.clone(),
+            _ => {
+                let layout = Arc::new(history.routing());
+                *cached = Some(layout.clone());
+                layout
+            }
+        }
     }
 
     /// Follows every change of the history.

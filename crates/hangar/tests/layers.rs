@@ -15,7 +15,10 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             "hangar-table",
             &["hangar-util", "hangar-db", "hangar-net", "hangar-cluster"][..],
         ),
-        ("hangar-block", &["hangar-util", "hangar-db"][..]),
+        (
+            "hangar-block",
+            &["hangar-util", "hangar-db", "hangar-net", "hangar-cluster"][..],
+        ),
         (
             "hangar-model",
             &[

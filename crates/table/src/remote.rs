@@ -2,7 +2,7 @@
 //! by table name to the node's copy.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use hangar_cluster::{Layout, NodeId, System};
 use hangar_net::{Message, Priority};
@@ -94,8 +94,6 @@ pub struct Replicator {
 struct ReplicatorInner {
     system: Arc<System>,
     tables: RwLock<HashMap<String, Arc<dyn RemoteTable>>>,
-    /// The routing of the current layout version, rebuilt when it changes.
-    layout: Mutex<Option<Arc<Layout>>>,
 }
 
 impl Replicator {
@@ -104,7 +102,6 @@ impl Replicator {
         let inner = Arc::new(ReplicatorInner {
             system,
             tables: RwLock::new(HashMap::new()),
-            layout: Mutex::new(None),
         });
         let weak = Arc::downgrade(&inner);
         inner
@@ -157,21 +154,7 @@ impl Replicator {
 
     /// The routing of the current layout version.
     pub fn layout(&self) -> Arc<Layout> {
-        let history = self.inner.system.layout().snapshot();
-        let version = history.current().version;
-        let mut cached = self
-            .inner
-            .layout
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match cached.as_ref() {
-            Some(layout) if layout.layout_version() == version => layout.clone(),
-            _ => {
-                let layout = Arc::new(history.routing());
-                *cached = Some(layout.clone());
-                layout
-            }
-        }
+        self.inner.system.layout().routing()
     }
 
     pub(crate) fn system(&self) -> &Arc<System> {
