@@ -59,6 +59,7 @@ mod diff;
 mod error;
 mod merge;
 mod render;
+mod trackers;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,17 +69,19 @@ use hangar_util::encoding::Versioned;
 use serde::{Deserialize, Serialize};
 
 use crate::assignment::{reassign, Assignment, ZoneRedundancy};
-use crate::{Layout, NodeId, ReplicationParams, PARTITION_COUNT};
+use crate::{Layout, NodeId, PARTITION_COUNT};
 
 pub use diff::{LayoutDiff, NodeDiff, RoleChange};
 pub use error::LayoutError;
 pub use render::format_bytes;
+pub use trackers::{Tracker, UpdateTrackers};
 pub use types::{
     LayoutAssignment, LayoutParams, LayoutVersion, NodeRole, StagedChanges, StagedRole,
 };
 
 /// How many applied versions a history keeps (the current one included), for
-/// `hangar layout history`.
+/// `hangar layout history`; live versions are kept beyond it (see
+/// [`LayoutHistory::live_versions`]).
 pub const MAX_VERSIONS: usize = 10;
 
 /// The replicated layout state: applied versions and staged changes. See the
@@ -86,10 +89,13 @@ pub const MAX_VERSIONS: usize = 10;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "HistoryRepr")]
 pub struct LayoutHistory {
-    /// Applied versions, oldest first; never empty. At most [`MAX_VERSIONS`].
+    /// Applied versions, oldest first; never empty. At most [`MAX_VERSIONS`],
+    /// unless more are live.
     versions: Vec<LayoutVersion>,
     /// Changes staged against the last version.
     staging: Staging,
+    /// Per-node progress through versions (layout transitions).
+    trackers: UpdateTrackers,
 }
 
 /// The staged changes against the current version.
@@ -122,6 +128,7 @@ impl LayoutHistory {
         Ok(LayoutHistory {
             versions: vec![LayoutVersion::empty(params)],
             staging: Staging::default(),
+            trackers: UpdateTrackers::default(),
         })
     }
 
@@ -248,10 +255,10 @@ impl LayoutHistory {
         let next = self.next_version(ts)?;
         let diff = LayoutDiff::between(self.current(), &next);
         self.versions.push(next);
-        if self.versions.len() > MAX_VERSIONS {
-            let excess = self.versions.len() - MAX_VERSIONS;
-            self.versions.drain(..excess);
-        }
+        // Old versions are dropped beyond MAX_VERSIONS, live ones never.
+        let excess = self.versions.len().saturating_sub(MAX_VERSIONS);
+        let retired = self.live_start();
+        self.versions.drain(..excess.min(retired));
         self.staging = Staging::default();
         Ok(diff)
     }
@@ -260,15 +267,7 @@ impl LayoutHistory {
     /// Before the first apply (version 0) no partition has nodes, so every
     /// write fails its quorum.
     pub fn routing(&self) -> Layout {
-        let current = self.current();
-        let partitions = match &current.assignment {
-            Some(a) => a.partitions.clone(),
-            None => vec![Vec::new(); PARTITION_COUNT],
-        };
-        // Validated at staging and decoding; `max` keeps a bad peer from
-        // making this panic.
-        let factor = current.params.replication_factor.max(1);
-        Layout::new(current.version, ReplicationParams::new(factor), partitions)
+        trackers::routing_of(self.current())
     }
 
     /// Every node the history knows: with a role in a kept version, or staged.
@@ -392,6 +391,9 @@ impl Versioned for LayoutHistory {
 struct HistoryRepr {
     versions: Vec<LayoutVersion>,
     staging: Staging,
+    /// Absent from histories written before layout transitions existed.
+    #[serde(default)]
+    trackers: UpdateTrackers,
 }
 
 impl TryFrom<HistoryRepr> for LayoutHistory {
@@ -428,6 +430,7 @@ impl TryFrom<HistoryRepr> for LayoutHistory {
         Ok(LayoutHistory {
             versions: repr.versions,
             staging: repr.staging,
+            trackers: repr.trackers,
         })
     }
 }

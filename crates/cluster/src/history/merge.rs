@@ -11,14 +11,18 @@ impl LayoutHistory {
     /// Merges `other` into `self`; true if `self` changed. Commutative,
     /// associative and idempotent.
     pub fn merge(&mut self, other: &LayoutHistory) -> bool {
-        match compare_applied(&self.versions, &other.versions) {
+        let changed = match compare_applied(&self.versions, &other.versions) {
             Ordering::Less => {
+                let trackers = std::mem::take(&mut self.trackers);
                 *self = other.clone();
+                self.trackers.merge_from(&trackers);
                 true
             }
             Ordering::Greater => false,
             Ordering::Equal => self.staging.merge_from(&other.staging),
-        }
+        };
+        // Trackers merge whichever versions win: each counter only grows.
+        self.trackers.merge_from(&other.trackers) || changed
     }
 }
 

@@ -408,6 +408,11 @@ fn only_the_last_versions_are_kept() {
             .expect("stage");
         ts += 1;
         h.apply(None, ts).expect("apply");
+        // Every node has synced the new version: the older ones retire.
+        let current = h.current().version;
+        for node in h.current().roles.keys().copied().collect::<Vec<_>>() {
+            h.raise_tracker(Tracker::SyncAck, node, current);
+        }
     }
     assert_eq!(h.versions().len(), MAX_VERSIONS);
     let current = h.current().version;
@@ -417,6 +422,113 @@ fn only_the_last_versions_are_kept() {
     assert!(h.version(current).is_some());
     let table = h.render_history();
     assert_eq!(table.lines().count(), 1 + MAX_VERSIONS);
+}
+
+// ---- layout transitions ----
+
+/// `h` with one more node in dc1, applied.
+fn add_node(h: &mut LayoutHistory, ts: u64) {
+    h.stage_role(id(9), NodeRole::storage("dc1", 100 * GB), ts)
+        .expect("stage");
+    h.apply(None, ts + 1).expect("apply");
+}
+
+fn raise_all(h: &mut LayoutHistory, tracker: Tracker, version: u64) {
+    for node in h.tracked_nodes() {
+        h.raise_tracker(tracker, node, version);
+    }
+}
+
+#[test]
+fn a_new_version_is_written_alongside_the_old_until_synced_then_retires_it() {
+    let mut h = three_zones();
+    // Version 0 has no assignment: only version 1 takes writes and reads.
+    assert_eq!(h.write_layouts().len(), 1);
+    assert_eq!(h.read_version().version, 1);
+
+    add_node(&mut h, 100);
+    assert_eq!(h.current().version, 2);
+    let versions: Vec<u64> = h
+        .write_layouts()
+        .iter()
+        .map(Layout::layout_version)
+        .collect();
+    assert_eq!(versions, [1, 2], "writes reach both versions");
+    assert_eq!(
+        h.read_version().version,
+        1,
+        "reads stay on the synced version"
+    );
+    assert!(h.tracked_nodes().contains(&id(9)));
+
+    // Acknowledged and synced by all but the new node: nothing moves.
+    for n in 1..=6 {
+        h.raise_tracker(Tracker::Ack, id(n), 2);
+        h.raise_tracker(Tracker::Sync, id(n), 2);
+    }
+    assert_eq!(h.tracker_min(Tracker::Ack), 0);
+    assert_eq!(h.read_version().version, 1);
+
+    raise_all(&mut h, Tracker::Sync, 2);
+    assert_eq!(
+        h.read_version().version,
+        2,
+        "reads move once every node synced"
+    );
+    assert_eq!(h.write_layouts().len(), 2, "writes still reach both");
+
+    raise_all(&mut h, Tracker::SyncAck, 2);
+    let versions: Vec<u64> = h.live_versions().iter().map(|v| v.version).collect();
+    assert_eq!(versions, [2], "version 1 retired");
+    assert_eq!(h.write_layouts().len(), 1);
+}
+
+#[test]
+fn live_versions_are_kept_beyond_the_history_limit() {
+    let mut h = three_zones();
+    let mut ts = 100;
+    for round in 0..(MAX_VERSIONS as u64 + 2) {
+        h.stage_role(id(1), NodeRole::storage("dc1", 101 * GB + round * GB), ts)
+            .expect("stage");
+        h.apply(None, ts + 1).expect("apply");
+        ts += 2;
+    }
+    // Nobody synced anything: every version since 1 may still hold data.
+    assert_eq!(h.live_versions()[0].version, 0);
+    let kept = usize::try_from(h.current().version).expect("small") + 1;
+    assert!(kept > MAX_VERSIONS);
+    assert_eq!(h.versions().len(), kept, "versions 0 to current all kept");
+}
+
+#[test]
+fn trackers_merge_by_maximum_whichever_versions_win() {
+    let mut a = three_zones();
+    let mut b = a.clone();
+    a.raise_tracker(Tracker::Sync, id(1), 1);
+    b.raise_tracker(Tracker::Ack, id(2), 1);
+    add_node(&mut b, 100);
+    b.raise_tracker(Tracker::Ack, id(2), 2);
+    let mut ab = a.clone();
+    ab.merge(&b);
+    let mut ba = b.clone();
+    ba.merge(&a);
+    assert_eq!(ab, ba);
+    assert_eq!(ab.current().version, 2);
+    assert_eq!(ab.trackers().sync.get(&id(1)), Some(&1));
+    assert_eq!(ab.trackers().ack.get(&id(2)), Some(&2));
+    // A tracker never goes back, nor past the current version.
+    assert!(!ab.raise_tracker(Tracker::Ack, id(2), 1));
+    ab.raise_tracker(Tracker::Sync, id(3), 50);
+    assert_eq!(ab.trackers().sync.get(&id(3)), Some(&2));
+}
+
+#[test]
+fn histories_written_before_trackers_existed_still_decode() {
+    let h = three_zones();
+    let old_format = rmp_serde::to_vec(&(&h.versions, &h.staging)).expect("encode");
+    let decoded: LayoutHistory = rmp_serde::from_slice(&old_format).expect("decode");
+    assert_eq!(decoded.versions(), h.versions());
+    assert_eq!(decoded.trackers(), &UpdateTrackers::default());
 }
 
 // ---- node lookup ----
