@@ -112,17 +112,30 @@ impl ReplicatedBlocks {
         &self.inner.store
     }
 
-    /// The nodes that hold `hash` in the current layout.
-    pub fn nodes_of(&self, hash: &Hash) -> Vec<NodeId> {
-        self.inner.system.layout().routing().nodes_of(hash).to_vec()
+    /// The nodes to read `hash` from, in order: those of the version every
+    /// node has synced (nearest first), then those of the other live versions.
+    pub fn read_order(&self, hash: &Hash) -> Vec<NodeId> {
+        let routing = self.inner.system.layout().live_routing();
+        let quorum = self.inner.system.quorum();
+        let mut order = quorum.preference_order(routing.read.nodes_of(hash));
+        let others: Vec<NodeId> = routing
+            .writes
+            .iter()
+            .flat_map(|l| l.nodes_of(hash).iter().copied())
+            .filter(|n| !order.contains(n))
+            .collect();
+        order.extend(quorum.preference_order(&others));
+        order
     }
 
-    /// Writes a block to every node of its partition; returns once a write
-    /// quorum stored it (the others keep receiving it in the background).
+    /// Writes a block to every node of its partition in every live layout
+    /// version; returns once each version has a write quorum of copies (the
+    /// other nodes keep receiving it in the background).
     pub async fn put(&self, hash: Hash, data: Bytes) -> Result<()> {
-        let layout = self.inner.system.layout().routing();
-        let nodes = layout.nodes_of(&hash).to_vec();
-        let quorum = layout.params().write_quorum();
+        let sets = self.inner.system.layout().live_routing().write_sets(&hash);
+        let mut nodes: Vec<NodeId> = sets.iter().flat_map(|(n, _)| n.iter().copied()).collect();
+        nodes.sort();
+        nodes.dedup();
         let me = self.inner.system.id();
         let mut pending: FuturesUnordered<_> = nodes
             .iter()
@@ -144,36 +157,54 @@ impl ReplicatedBlocks {
                 }
             })
             .collect();
-        let mut ok = 0;
+        let count =
+            |set: &[NodeId], among: &[NodeId]| set.iter().filter(|n| among.contains(n)).count();
+        let stored = |acked: &[NodeId]| sets.iter().all(|(set, q)| count(set, acked) >= *q);
+        let mut acked = Vec::new();
+        let mut failed = Vec::new();
         let mut errors = Vec::new();
-        while ok < quorum {
+        while !stored(&acked) {
+            if sets
+                .iter()
+                .any(|(set, q)| set.len() - count(set, &failed) < *q)
+            {
+                break;
+            }
             let Some((node, result)) = pending.next().await else {
                 break;
             };
             match result {
-                Ok(()) => ok += 1,
-                Err(e) => errors.push(format!("{node}: {e}")),
+                Ok(()) => acked.push(node),
+                Err(e) => {
+                    errors.push(format!("{node}: {e}"));
+                    failed.push(node);
+                }
             }
         }
-        if ok >= quorum {
+        if stored(&acked) {
             if !pending.is_empty() {
                 tokio::spawn(async move { while pending.next().await.is_some() {} });
             }
             return Ok(());
         }
+        let (needed, ok) = sets
+            .iter()
+            .map(|(set, q)| (*q, count(set, &acked)))
+            .find(|(q, c)| c < q)
+            .unwrap_or((0, 0));
         Err(Error::Replication {
             hash,
-            needed: quorum,
+            needed,
             ok,
             errors: errors.join("; "),
         })
     }
 
-    /// Reads a block from the nearest node that has it (this node first), and
-    /// asks the next one when a node fails, or is slow to answer.
+    /// Reads a block from the nearest node that has it (this node first, if
+    /// it holds the block), and asks the next one when a node fails, or is
+    /// slow to answer.
     pub async fn get(&self, hash: Hash) -> Result<Bytes> {
-        let nodes = self.nodes_of(&hash);
-        let order = self.inner.system.quorum().preference_order(&nodes);
+        let order = self.read_order(&hash);
         let me = self.inner.system.id();
         let fetch = |node: NodeId| {
             let inner = self.inner.clone();
@@ -201,7 +232,7 @@ impl ReplicatedBlocks {
             tokio::select! {
                 Some((node, result)) = pending.next() => match result {
                     Ok(data) => {
-                        if node != me && nodes.contains(&me) {
+                        if node != me && order.contains(&me) {
                             self.restore_local_copy(hash, data.clone());
                         }
                         return Ok(data);
@@ -422,17 +453,7 @@ mod tests {
             .put(hash, data)
             .await
             .expect_err("one node of three");
-        assert!(
-            matches!(
-                err,
-                Error::Replication {
-                    ok: 1,
-                    needed: 2,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, Error::Replication { needed: 2, .. }), "{err}");
         let (absent, _) = block(6, 1000);
         let err = n.blocks[0].get(absent).await.expect_err("nowhere");
         assert!(matches!(err, Error::Unavailable { .. }), "{err}");

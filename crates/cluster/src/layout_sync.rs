@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::history::{LayoutError, LayoutHistory};
 use crate::membership::Membership;
-use crate::{lock, Layout};
+use crate::{lock, Layout, Routing};
 // A history dated further ahead than RPC clocks may be is refused, so one node
 // with a wild clock cannot drag every node's clock into the future.
 use hangar_net::MAX_CLOCK_LEAD_MSEC;
@@ -81,6 +81,8 @@ pub struct LayoutManager {
     changes: watch::Sender<Arc<LayoutHistory>>,
     /// The routing of the current version, built on first use after a change.
     routing: Mutex<Option<Arc<Layout>>>,
+    /// The routing of the live versions, for the history it was built from.
+    live_routing: Mutex<Option<(Arc<LayoutHistory>, Arc<Routing>)>>,
 }
 
 impl LayoutManager {
@@ -117,6 +119,7 @@ impl LayoutManager {
             pulling: Mutex::new(HashSet::new()),
             changes,
             routing: Mutex::new(None),
+            live_routing: Mutex::new(None),
         });
         manager.register();
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -182,6 +185,29 @@ impl LayoutManager {
                 layout
             }
         }
+    }
+
+    /// Where writes and reads go while several versions are live (see
+    /// [`LayoutHistory::write_layouts`] and [`LayoutHistory::read_layout`]),
+    /// shared until the history changes.
+    pub fn live_routing(&self) -> Arc<Routing> {
+        let history = self.snapshot();
+        let mut cached = lock(&self.live_routing);
+        if let Some((built_from, routing)) = cached.as_ref() {
+            if Arc::ptr_eq(built_from, &history) {
+                return routing.clone();
+            }
+        }
+        let mut writes = history.write_layouts();
+        if writes.is_empty() {
+            writes.push(history.routing());
+        }
+        let routing = Arc::new(Routing {
+            writes,
+            read: history.read_layout(),
+        });
+        *cached = Some((history, routing.clone()));
+        routing
     }
 
     /// Follows every change of the history.

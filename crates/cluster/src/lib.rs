@@ -116,6 +116,36 @@ impl ReplicationParams {
     }
 }
 
+/// Where requests go while layout versions are live (see
+/// [`history::LayoutHistory::live_versions`]): writes must reach a write quorum
+/// in each of `writes`; reads go to `read`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routing {
+    /// One layout per live version with an assignment, oldest first.
+    pub writes: Vec<Layout>,
+    /// The newest version every node has synced.
+    pub read: Layout,
+}
+
+impl Routing {
+    /// Routing with a single version for reads and writes.
+    pub fn single(layout: Layout) -> Self {
+        Routing {
+            writes: vec![layout.clone()],
+            read: layout,
+        }
+    }
+
+    /// For each live version, the nodes holding the partition of `hash` and
+    /// the write quorum there.
+    pub fn write_sets(&self, hash: &Hash) -> Vec<(Vec<NodeId>, usize)> {
+        self.writes
+            .iter()
+            .map(|l| (l.nodes_of(hash).to_vec(), l.params().write_quorum()))
+            .collect()
+    }
+}
+
 /// The assignment of partitions to nodes at one layout version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {

@@ -103,6 +103,74 @@ impl QuorumRpc {
         }
     }
 
+    /// Sends `msg` at once to every node of `sets` (each a node list and its
+    /// quorum) and returns the answers received when every set has its quorum
+    /// of successes; the remaining nodes keep receiving it in the background.
+    /// This is a write during a layout change: a quorum in every live version.
+    pub async fn call_sets<M: Message + Clone>(
+        &self,
+        sets: &[(Vec<NodeId>, usize)],
+        msg: M,
+        options: CallOptions,
+    ) -> Result<Vec<(NodeId, M::Response)>, QuorumError> {
+        let mut nodes: Vec<NodeId> = sets.iter().flat_map(|(n, _)| n.iter().copied()).collect();
+        nodes.sort();
+        nodes.dedup();
+        let rpc = self.membership.rpc().clone();
+        let msg = Arc::new(msg);
+        let mut pending: FuturesUnordered<_> = nodes
+            .iter()
+            .map(|node| {
+                let (rpc, msg, node) = (rpc.clone(), msg.clone(), *node);
+                async move {
+                    let r = rpc.call_with(node, msg.as_ref(), options, None).await;
+                    (node, r.map(|(resp, _)| resp))
+                }
+            })
+            .collect();
+        let mut ok: Vec<(NodeId, M::Response)> = Vec::new();
+        let mut failed: Vec<NodeId> = Vec::new();
+        let mut errors = Vec::new();
+        let count =
+            |set: &[NodeId], among: &[NodeId]| set.iter().filter(|n| among.contains(n)).count();
+        loop {
+            let done: Vec<NodeId> = ok.iter().map(|(n, _)| *n).collect();
+            if sets.iter().all(|(set, q)| count(set, &done) >= *q) {
+                if !pending.is_empty() {
+                    tokio::spawn(async move { while pending.next().await.is_some() {} });
+                }
+                return Ok(ok);
+            }
+            if sets
+                .iter()
+                .any(|(set, q)| set.len() - count(set, &failed) < *q)
+            {
+                break;
+            }
+            let Some((node, result)) = pending.next().await else {
+                break;
+            };
+            match result {
+                Ok(resp) => ok.push((node, resp)),
+                Err(e) => {
+                    errors.push(format!("{node}: {e}"));
+                    failed.push(node);
+                }
+            }
+        }
+        let done: Vec<NodeId> = ok.iter().map(|(n, _)| *n).collect();
+        let (needed, got) = sets
+            .iter()
+            .map(|(set, q)| (*q, count(set, &done)))
+            .find(|(q, c)| c < q)
+            .unwrap_or((0, 0));
+        Err(QuorumError {
+            needed,
+            ok: got,
+            errors: errors.join("; "),
+        })
+    }
+
     /// Sends `msg` to `nodes` and returns the first `quorum` answers.
     pub async fn call<M: Message + Clone>(
         &self,

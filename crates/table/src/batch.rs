@@ -29,8 +29,35 @@ pub struct WriteBatch {
 struct Item {
     table: &'static str,
     bytes: ByteBuf,
-    nodes: Vec<NodeId>,
-    quorum: usize,
+    /// Per live layout version: the entry's nodes and the write quorum there.
+    sets: Vec<(Vec<NodeId>, usize)>,
+}
+
+impl Item {
+    fn nodes(&self) -> Vec<NodeId> {
+        let mut nodes: Vec<NodeId> = self
+            .sets
+            .iter()
+            .flat_map(|(n, _)| n.iter().copied())
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
+    /// Whether `acked` holds a quorum in every set.
+    fn stored(&self, acked: &[NodeId]) -> bool {
+        self.sets
+            .iter()
+            .all(|(nodes, q)| nodes.iter().filter(|n| acked.contains(n)).count() >= *q)
+    }
+
+    /// Whether some set can no longer reach its quorum once `failed` failed.
+    fn lost(&self, failed: &[NodeId]) -> bool {
+        self.sets.iter().any(|(nodes, q)| {
+            nodes.len() - nodes.iter().filter(|n| failed.contains(n)).count() < *q
+        })
+    }
 }
 
 impl WriteBatch {
@@ -51,17 +78,16 @@ impl WriteBatch {
             )));
         }
         let placement = table.placement(&entry.partition_key());
-        if placement.nodes.len() < placement.write_quorum {
+        if let Some((nodes, q)) = placement.write_sets.iter().find(|(n, q)| n.len() < *q) {
             return Err(Error::Quorum(hangar_cluster::Error::Quorum {
-                needed: placement.write_quorum,
-                ok: 0,
+                needed: *q,
+                ok: nodes.len(),
             }));
         }
         self.items.push(Item {
             table: S::TREE.0,
             bytes: ByteBuf::from(entry.encode()?),
-            nodes: placement.nodes,
-            quorum: placement.write_quorum,
+            sets: placement.write_sets,
         });
         Ok(())
     }
@@ -72,7 +98,7 @@ impl WriteBatch {
         // Per node: its entries by table, and which items they are.
         let mut per_node: BTreeMap<NodeId, NodeShare> = BTreeMap::new();
         for (i, item) in self.items.iter().enumerate() {
-            for node in &item.nodes {
+            for node in &item.nodes() {
                 let (tables, items) = per_node.entry(*node).or_default();
                 tables
                     .entry(item.table)
@@ -95,27 +121,28 @@ impl WriteBatch {
                 async move { (node, items, rpc.call(node, &request).await) }
             })
             .collect();
-        let mut acks = vec![0usize; self.items.len()];
-        // Nodes that may still answer, per item.
-        let mut possible: Vec<usize> = self.items.iter().map(|i| i.nodes.len()).collect();
+        // Per item, the nodes that stored it and those that failed.
+        let mut acked: Vec<Vec<NodeId>> = vec![Vec::new(); self.items.len()];
+        let mut failed: Vec<Vec<NodeId>> = vec![Vec::new(); self.items.len()];
         let mut errors = Vec::new();
-        let done = |acks: &[usize]| self.items.iter().zip(acks).all(|(i, a)| *a >= i.quorum);
-        while !done(&acks) {
+        let all_stored =
+            |acked: &[Vec<NodeId>]| self.items.iter().zip(acked).all(|(i, a)| i.stored(a));
+        while !all_stored(&acked) {
             let Some((node, items, result)) = pending.next().await else {
                 break;
             };
             match result {
-                Ok(()) => items.iter().for_each(|i| acks[*i] += 1),
+                Ok(()) => items.iter().for_each(|i| acked[*i].push(node)),
                 Err(e) => {
                     errors.push(format!("{node}: {e}"));
-                    items.iter().for_each(|i| possible[*i] -= 1);
-                    if self.items.iter().zip(&possible).any(|(i, p)| *p < i.quorum) {
+                    items.iter().for_each(|i| failed[*i].push(node));
+                    if self.items.iter().zip(&failed).any(|(i, f)| i.lost(f)) {
                         break;
                     }
                 }
             }
         }
-        if done(&acks) {
+        if all_stored(&acked) {
             if !pending.is_empty() {
                 tokio::spawn(async move { while pending.next().await.is_some() {} });
             }
@@ -124,9 +151,15 @@ impl WriteBatch {
         let (needed, ok) = self
             .items
             .iter()
-            .zip(&acks)
-            .find(|(i, a)| **a < i.quorum)
-            .map_or((0, 0), |(i, a)| (i.quorum, *a));
+            .zip(&acked)
+            .find(|(i, a)| !i.stored(a))
+            .and_then(|(i, a)| {
+                i.sets
+                    .iter()
+                    .map(|(nodes, q)| (*q, nodes.iter().filter(|n| a.contains(n)).count()))
+                    .find(|(q, c)| c < q)
+            })
+            .unwrap_or((0, 0));
         Err(Error::Replication(hangar_cluster::quorum::QuorumError {
             needed,
             ok,

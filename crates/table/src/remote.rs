@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use hangar_cluster::{Layout, NodeId, System};
+use hangar_cluster::{NodeId, Routing, System};
 use hangar_net::{Message, Priority};
 use hangar_util::Hash;
 use serde::{Deserialize, Serialize};
@@ -152,9 +152,9 @@ impl Replicator {
         self.inner.system.id()
     }
 
-    /// The routing of the current layout version.
-    pub fn layout(&self) -> Arc<Layout> {
-        self.inner.system.layout().routing()
+    /// Where writes and reads go under the live layout versions.
+    pub fn routing(&self) -> Arc<Routing> {
+        self.inner.system.layout().live_routing()
     }
 
     pub(crate) fn system(&self) -> &Arc<System> {

@@ -319,3 +319,93 @@ async fn a_batch_writes_several_tables_at_quorum_and_fails_without_one() {
     let mut batch = WriteBatch::new(&c.replicators[0]);
     assert!(batch.add(&local, &item("d", 1, 1)).is_err());
 }
+
+#[tokio::test]
+async fn during_a_layout_change_writes_reach_both_versions_until_the_old_retires() {
+    use hangar_cluster::history::Tracker;
+    let cluster = MemoryCluster::start(4, 3, LATENCY).await;
+    let replicators: Vec<Replicator> = cluster
+        .systems
+        .iter()
+        .map(|s| Replicator::new(s.clone()))
+        .collect();
+    let tables: Vec<Table<Items>> = replicators
+        .iter()
+        .map(|r| {
+            Table::replicated(
+                Items,
+                Db::open_in_memory().expect("db"),
+                r,
+                Replication::Sharded,
+            )
+        })
+        .collect();
+    // Node 3 leaves the layout: version 2.
+    let leaving = cluster.ids[3];
+    cluster.systems[0]
+        .layout()
+        .update(|h, ts| h.stage_remove(leaving, ts))
+        .expect("stage");
+    cluster.systems[0]
+        .layout()
+        .update(|h, ts| h.apply(Some(2), ts))
+        .expect("apply");
+    wait_until("version 2 everywhere", || {
+        cluster
+            .systems
+            .iter()
+            .all(|s| s.layout().snapshot().current().version == 2)
+    })
+    .await;
+    let routing = replicators[0].routing();
+    assert_eq!(routing.writes.len(), 2, "both versions live");
+    assert_eq!(
+        routing.read.layout_version(),
+        1,
+        "reads on the synced version"
+    );
+
+    // The write lands on a quorum of the partition's nodes in each version.
+    tables[0].insert(item("a", 1, 1)).await.expect("write");
+    let held = |t: &Table<Items>| t.get(&g(), b"a").expect("get").is_some();
+    for layout in &routing.writes {
+        let holders = layout
+            .nodes_of(&g())
+            .iter()
+            .filter(|n| {
+                let i = cluster.ids.iter().position(|id| id == *n).expect("known");
+                held(&tables[i])
+            })
+            .count();
+        assert!(
+            holders >= 2,
+            "version {}: {holders} copies",
+            layout.layout_version()
+        );
+    }
+    // Reads through the leaving node still find it.
+    let got = tables[3]
+        .read(&g(), b"a")
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(*got.value.get(), 1);
+
+    // Every node synced and knows it: version 1 retires, node 3 is out.
+    cluster.systems[0]
+        .layout()
+        .update(|h, _| {
+            for node in h.tracked_nodes() {
+                for t in [Tracker::Ack, Tracker::Sync, Tracker::SyncAck] {
+                    h.raise_tracker(t, node, 2);
+                }
+            }
+            Ok(())
+        })
+        .expect("trackers");
+    wait_until("version 1 retired everywhere", || {
+        replicators.iter().all(|r| r.routing().writes.len() == 1)
+    })
+    .await;
+    assert_eq!(replicators[1].routing().read.layout_version(), 2);
+}

@@ -149,15 +149,15 @@ impl<S: TableSchema> Table<S> {
     pub async fn insert(&self, entry: S::Entry) -> Result<()> {
         if let Where::Cluster { replicator, .. } = &self.inner.placement {
             let placement = self.placement(&entry.partition_key());
-            let op = TableOp::Update(vec![ByteBuf::from(entry.encode()?)]);
-            self.quorum_call(
-                replicator,
-                &placement.nodes,
-                op,
-                placement.write_quorum,
-                Strategy::All,
-            )
-            .await?;
+            let request = TableRequest {
+                table: S::TREE.0.to_string(),
+                op: TableOp::Update(vec![ByteBuf::from(entry.encode()?)]),
+            };
+            replicator
+                .system()
+                .quorum()
+                .call_sets(&placement.write_sets, request, CallOptions::default())
+                .await?;
             return Ok(());
         }
         let this = self.clone();
@@ -273,14 +273,14 @@ impl<S: TableSchema> Table<S> {
     pub(crate) fn placement(&self, pk: &Hash) -> Placement {
         match &self.inner.placement {
             Where::Local { local, .. } => Placement {
-                nodes: vec![*local],
-                write_quorum: 1,
+                write_sets: vec![(vec![*local], 1)],
+                read_nodes: vec![*local],
                 read_quorum: 1,
             },
             Where::Cluster {
                 replicator,
                 replication,
-            } => replication.placement(&replicator.layout(), pk),
+            } => replication.placement(&replicator.routing(), pk),
         }
     }
 
@@ -290,7 +290,6 @@ impl<S: TableSchema> Table<S> {
         nodes: &[NodeId],
         op: TableOp,
         quorum: usize,
-        strategy: Strategy,
     ) -> Result<Vec<(NodeId, TableReply)>> {
         if nodes.len() < quorum {
             return Err(Error::Quorum(hangar_cluster::Error::Quorum {
@@ -305,7 +304,13 @@ impl<S: TableSchema> Table<S> {
         Ok(replicator
             .system()
             .quorum()
-            .call(nodes, request, quorum, strategy, CallOptions::default())
+            .call(
+                nodes,
+                request,
+                quorum,
+                Strategy::Hedged,
+                CallOptions::default(),
+            )
             .await?)
     }
 
@@ -322,13 +327,7 @@ impl<S: TableSchema> Table<S> {
             sk: ByteBuf::from(sk.to_vec()),
         };
         let replies = self
-            .quorum_call(
-                replicator,
-                &placement.nodes,
-                op,
-                placement.read_quorum,
-                Strategy::Hedged,
-            )
+            .quorum_call(replicator, &placement.read_nodes, op, placement.read_quorum)
             .await?;
         let mut answers = Vec::with_capacity(replies.len());
         for (node, reply) in replies {
@@ -375,13 +374,7 @@ impl<S: TableSchema> Table<S> {
             limit: u32::try_from(limit).unwrap_or(u32::MAX),
         };
         let replies = self
-            .quorum_call(
-                replicator,
-                &placement.nodes,
-                op,
-                placement.read_quorum,
-                Strategy::Hedged,
-            )
+            .quorum_call(replicator, &placement.read_nodes, op, placement.read_quorum)
             .await?;
         // Per node, its answer by sort key.
         let mut answers: Vec<(NodeId, EncodedBySortKey)> = Vec::new();

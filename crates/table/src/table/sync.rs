@@ -193,10 +193,18 @@ impl<S: TableSchema> Table<S> {
             return;
         };
         let me = replicator.local_id();
-        let layout = replicator.layout();
+        let routing = replicator.routing();
         for p in 0..PARTITION_COUNT {
             let partition = Partition(p as u16);
-            let nodes = layout.partition_nodes(partition);
+            // The partition's holders in every live version: a node new to it
+            // gets its entries from the previous holders.
+            let mut nodes: Vec<NodeId> = routing
+                .writes
+                .iter()
+                .flat_map(|l| l.partition_nodes(partition).iter().copied())
+                .collect();
+            nodes.sort();
+            nodes.dedup();
             if !nodes.contains(&me) {
                 continue;
             }
