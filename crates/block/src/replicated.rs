@@ -132,6 +132,7 @@ impl ReplicatedBlocks {
     /// version; returns once each version has a write quorum of copies (the
     /// other nodes keep receiving it in the background).
     pub async fn put(&self, hash: Hash, data: Bytes) -> Result<()> {
+        let _in_flight = self.inner.system.layout().begin_write();
         let sets = self.inner.system.layout().live_routing().write_sets(&hash);
         let mut nodes: Vec<NodeId> = sets.iter().flat_map(|(n, _)| n.iter().copied()).collect();
         nodes.sort();

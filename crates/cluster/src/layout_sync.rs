@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::history::{LayoutError, LayoutHistory};
 use crate::membership::Membership;
+use crate::transitions::{spawn_tracker_worker, WriteGuard, WritesInFlight};
 use crate::{lock, Layout, Routing};
 // A history dated further ahead than RPC clocks may be is refused, so one node
 // with a wild clock cannot drag every node's clock into the future.
@@ -83,6 +84,8 @@ pub struct LayoutManager {
     routing: Mutex<Option<Arc<Layout>>>,
     /// The routing of the live versions, for the history it was built from.
     live_routing: Mutex<Option<(Arc<LayoutHistory>, Arc<Routing>)>>,
+    /// Writes this node has in flight, by the version they began under.
+    writes: Arc<WritesInFlight>,
 }
 
 impl LayoutManager {
@@ -120,8 +123,10 @@ impl LayoutManager {
             changes,
             routing: Mutex::new(None),
             live_routing: Mutex::new(None),
+            writes: Arc::default(),
         });
         manager.register();
+        spawn_tracker_worker(Arc::downgrade(&manager), membership.rpc().local_id());
         let (tx, mut rx) = mpsc::unbounded_channel();
         membership.on_layout_difference(tx);
         let weak = Arc::downgrade(&manager);
@@ -208,6 +213,17 @@ impl LayoutManager {
         });
         *cached = Some((history, routing.clone()));
         routing
+    }
+
+    /// Records a write beginning now; hold the guard until the write has
+    /// reached every node it will reach. A new layout version is acknowledged
+    /// only once the writes begun under older ones are over.
+    pub fn begin_write(&self) -> WriteGuard {
+        self.writes.begin(self.snapshot().current().version)
+    }
+
+    pub(crate) fn writes(&self) -> &WritesInFlight {
+        &self.writes
     }
 
     /// Follows every change of the history.

@@ -26,8 +26,9 @@ pub mod layout_sync;
 pub mod membership;
 pub mod quorum;
 pub mod system;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod transitions;
 
 pub use hangar_util::NodeId;
 pub use system::{ClusterConfig, ClusterHealth, ClusterStatus, NodeStatus, System};

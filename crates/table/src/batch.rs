@@ -24,6 +24,9 @@ type NodeShare = (BTreeMap<&'static str, Vec<ByteBuf>>, Vec<usize>);
 pub struct WriteBatch {
     replicator: Replicator,
     items: Vec<Item>,
+    /// Counts the batch as a write in flight from its first entry on (the
+    /// entries are placed with the layout versions live at that time).
+    _in_flight: hangar_cluster::transitions::WriteGuard,
 }
 
 struct Item {
@@ -66,6 +69,7 @@ impl WriteBatch {
         WriteBatch {
             replicator: replicator.clone(),
             items: Vec::new(),
+            _in_flight: replicator.system().layout().begin_write(),
         }
     }
 

@@ -148,6 +148,7 @@ impl<S: TableSchema> Table<S> {
     /// Merges `entry` into the table and waits for a write quorum.
     pub async fn insert(&self, entry: S::Entry) -> Result<()> {
         if let Where::Cluster { replicator, .. } = &self.inner.placement {
+            let _in_flight = replicator.system().layout().begin_write();
             let placement = self.placement(&entry.partition_key());
             let request = TableRequest {
                 table: S::TREE.0.to_string(),
