@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
+use hangar_cluster::quorum::SetQuorums;
 use hangar_cluster::{NodeId, System};
 use hangar_net::{body_from_chunks, CallOptions, IncomingBody, Message, Priority, Reply};
 use hangar_util::Hash;
@@ -134,16 +135,14 @@ impl ReplicatedBlocks {
     pub async fn put(&self, hash: Hash, data: Bytes) -> Result<()> {
         let _in_flight = self.inner.system.layout().begin_write();
         let sets = self.inner.system.layout().live_routing().write_sets(&hash);
-        let mut nodes: Vec<NodeId> = sets.iter().flat_map(|(n, _)| n.iter().copied()).collect();
-        nodes.sort();
-        nodes.dedup();
+        let mut progress = SetQuorums::new(sets);
         let me = self.inner.system.id();
-        let mut pending: FuturesUnordered<_> = nodes
-            .iter()
+        let pending: FuturesUnordered<_> = progress
+            .nodes()
+            .into_iter()
             .map(|node| {
                 let inner = self.inner.clone();
                 let data = data.clone();
-                let node = *node;
                 async move {
                     let result = if node == me {
                         inner
@@ -158,47 +157,15 @@ impl ReplicatedBlocks {
                 }
             })
             .collect();
-        let count =
-            |set: &[NodeId], among: &[NodeId]| set.iter().filter(|n| among.contains(n)).count();
-        let stored = |acked: &[NodeId]| sets.iter().all(|(set, q)| count(set, acked) >= *q);
-        let mut acked = Vec::new();
-        let mut failed = Vec::new();
-        let mut errors = Vec::new();
-        while !stored(&acked) {
-            if sets
-                .iter()
-                .any(|(set, q)| set.len() - count(set, &failed) < *q)
-            {
-                break;
-            }
-            let Some((node, result)) = pending.next().await else {
-                break;
-            };
-            match result {
-                Ok(()) => acked.push(node),
-                Err(e) => {
-                    errors.push(format!("{node}: {e}"));
-                    failed.push(node);
-                }
-            }
-        }
-        if stored(&acked) {
-            if !pending.is_empty() {
-                tokio::spawn(async move { while pending.next().await.is_some() {} });
-            }
-            return Ok(());
-        }
-        let (needed, ok) = sets
-            .iter()
-            .map(|(set, q)| (*q, count(set, &acked)))
-            .find(|(q, c)| c < q)
-            .unwrap_or((0, 0));
-        Err(Error::Replication {
-            hash,
-            needed,
-            ok,
-            errors: errors.join("; "),
-        })
+        progress
+            .collect(pending, |_, ()| {})
+            .await
+            .map_err(|e| Error::Replication {
+                hash,
+                needed: e.needed,
+                ok: e.ok,
+                errors: e.errors,
+            })
     }
 
     /// Reads a block from the nearest node that has it (this node first, if

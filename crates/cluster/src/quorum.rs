@@ -48,6 +48,121 @@ pub struct QuorumError {
     pub errors: String,
 }
 
+/// Progress of a write that needs a quorum in each of several node sets (one
+/// set per live layout version).
+#[derive(Clone, Debug)]
+pub struct SetQuorums {
+    sets: Vec<(Vec<NodeId>, usize)>,
+    acked: Vec<NodeId>,
+    failed: Vec<NodeId>,
+}
+
+impl SetQuorums {
+    /// Progress of a write to `sets` (each a node list and its quorum).
+    pub fn new(sets: Vec<(Vec<NodeId>, usize)>) -> Self {
+        SetQuorums {
+            sets,
+            acked: Vec::new(),
+            failed: Vec::new(),
+        }
+    }
+
+    /// Every node of every set, once each.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        let mut nodes: Vec<NodeId> = self
+            .sets
+            .iter()
+            .flat_map(|(n, _)| n.iter().copied())
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+
+    /// Records that `node` stored the write.
+    pub fn ack(&mut self, node: NodeId) {
+        self.acked.push(node);
+    }
+
+    /// Records that `node` failed.
+    pub fn fail(&mut self, node: NodeId) {
+        self.failed.push(node);
+    }
+
+    /// Whether every set has its quorum of acknowledgements.
+    pub fn reached(&self) -> bool {
+        self.sets
+            .iter()
+            .all(|(set, q)| count(set, &self.acked) >= *q)
+    }
+
+    /// Whether some set can no longer reach its quorum.
+    pub fn lost(&self) -> bool {
+        self.sets
+            .iter()
+            .any(|(set, q)| set.len() - count(set, &self.failed) < *q)
+    }
+
+    /// Takes the results of `pending` (one per node: `on_ok` gets each
+    /// success) until every set has its quorum, or some set cannot have it any
+    /// more. The calls still pending then go on in the background: the other
+    /// nodes still receive the write.
+    pub async fn collect<F, T, E>(
+        &mut self,
+        mut pending: FuturesUnordered<F>,
+        mut on_ok: impl FnMut(NodeId, T),
+    ) -> Result<(), QuorumError>
+    where
+        F: std::future::Future<Output = (NodeId, Result<T, E>)> + Send + 'static,
+        T: Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let mut errors = Vec::new();
+        while !self.reached() && !self.lost() {
+            let Some((node, result)) = pending.next().await else {
+                break;
+            };
+            match result {
+                Ok(value) => {
+                    self.ack(node);
+                    on_ok(node, value);
+                }
+                Err(e) => {
+                    errors.push(format!("{node}: {e}"));
+                    self.fail(node);
+                }
+            }
+        }
+        if self.reached() {
+            if !pending.is_empty() {
+                tokio::spawn(async move { while pending.next().await.is_some() {} });
+            }
+            return Ok(());
+        }
+        let (needed, ok) = self.shortfall();
+        Err(QuorumError {
+            needed,
+            ok,
+            errors: errors.join("; "),
+        })
+    }
+
+    /// The quorum and acknowledgements of the first set short of its quorum
+    /// (`(0, 0)` if none is).
+    pub fn shortfall(&self) -> (usize, usize) {
+        self.sets
+            .iter()
+            .map(|(set, q)| (*q, count(set, &self.acked)))
+            .find(|(q, c)| c < q)
+            .unwrap_or((0, 0))
+    }
+}
+
+/// How many of `set` are in `among`.
+fn count(set: &[NodeId], among: &[NodeId]) -> usize {
+    set.iter().filter(|n| among.contains(n)).count()
+}
+
 /// Sends requests to node sets with quorums.
 pub struct QuorumRpc {
     membership: Arc<Membership>,
@@ -113,15 +228,14 @@ impl QuorumRpc {
         msg: M,
         options: CallOptions,
     ) -> Result<Vec<(NodeId, M::Response)>, QuorumError> {
-        let mut nodes: Vec<NodeId> = sets.iter().flat_map(|(n, _)| n.iter().copied()).collect();
-        nodes.sort();
-        nodes.dedup();
+        let mut progress = SetQuorums::new(sets.to_vec());
         let rpc = self.membership.rpc().clone();
         let msg = Arc::new(msg);
-        let mut pending: FuturesUnordered<_> = nodes
-            .iter()
+        let pending: FuturesUnordered<_> = progress
+            .nodes()
+            .into_iter()
             .map(|node| {
-                let (rpc, msg, node) = (rpc.clone(), msg.clone(), *node);
+                let (rpc, msg) = (rpc.clone(), msg.clone());
                 async move {
                     let r = rpc.call_with(node, msg.as_ref(), options, None).await;
                     (node, r.map(|(resp, _)| resp))
@@ -129,46 +243,10 @@ impl QuorumRpc {
             })
             .collect();
         let mut ok: Vec<(NodeId, M::Response)> = Vec::new();
-        let mut failed: Vec<NodeId> = Vec::new();
-        let mut errors = Vec::new();
-        let count =
-            |set: &[NodeId], among: &[NodeId]| set.iter().filter(|n| among.contains(n)).count();
-        loop {
-            let done: Vec<NodeId> = ok.iter().map(|(n, _)| *n).collect();
-            if sets.iter().all(|(set, q)| count(set, &done) >= *q) {
-                if !pending.is_empty() {
-                    tokio::spawn(async move { while pending.next().await.is_some() {} });
-                }
-                return Ok(ok);
-            }
-            if sets
-                .iter()
-                .any(|(set, q)| set.len() - count(set, &failed) < *q)
-            {
-                break;
-            }
-            let Some((node, result)) = pending.next().await else {
-                break;
-            };
-            match result {
-                Ok(resp) => ok.push((node, resp)),
-                Err(e) => {
-                    errors.push(format!("{node}: {e}"));
-                    failed.push(node);
-                }
-            }
-        }
-        let done: Vec<NodeId> = ok.iter().map(|(n, _)| *n).collect();
-        let (needed, got) = sets
-            .iter()
-            .map(|(set, q)| (*q, count(set, &done)))
-            .find(|(q, c)| c < q)
-            .unwrap_or((0, 0));
-        Err(QuorumError {
-            needed,
-            ok: got,
-            errors: errors.join("; "),
-        })
+        progress
+            .collect(pending, |node, resp| ok.push((node, resp)))
+            .await
+            .map(|()| ok)
     }
 
     /// Sends `msg` to `nodes` and returns the first `quorum` answers.

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use futures::stream::{FuturesUnordered, StreamExt};
+use hangar_cluster::quorum::SetQuorums;
 use hangar_cluster::NodeId;
 use hangar_util::encoding::Versioned;
 use serde_bytes::ByteBuf;
@@ -32,35 +33,9 @@ pub struct WriteBatch {
 struct Item {
     table: &'static str,
     bytes: ByteBuf,
-    /// Per live layout version: the entry's nodes and the write quorum there.
-    sets: Vec<(Vec<NodeId>, usize)>,
-}
-
-impl Item {
-    fn nodes(&self) -> Vec<NodeId> {
-        let mut nodes: Vec<NodeId> = self
-            .sets
-            .iter()
-            .flat_map(|(n, _)| n.iter().copied())
-            .collect();
-        nodes.sort();
-        nodes.dedup();
-        nodes
-    }
-
-    /// Whether `acked` holds a quorum in every set.
-    fn stored(&self, acked: &[NodeId]) -> bool {
-        self.sets
-            .iter()
-            .all(|(nodes, q)| nodes.iter().filter(|n| acked.contains(n)).count() >= *q)
-    }
-
-    /// Whether some set can no longer reach its quorum once `failed` failed.
-    fn lost(&self, failed: &[NodeId]) -> bool {
-        self.sets.iter().any(|(nodes, q)| {
-            nodes.len() - nodes.iter().filter(|n| failed.contains(n)).count() < *q
-        })
-    }
+    /// The entry's nodes and quorum in each live layout version, and which
+    /// of them stored it so far.
+    progress: SetQuorums,
 }
 
 impl WriteBatch {
@@ -91,7 +66,7 @@ impl WriteBatch {
         self.items.push(Item {
             table: S::TREE.0,
             bytes: ByteBuf::from(entry.encode()?),
-            sets: placement.write_sets,
+            progress: SetQuorums::new(placement.write_sets),
         });
         Ok(())
     }
@@ -102,7 +77,7 @@ impl WriteBatch {
         // Per node: its entries by table, and which items they are.
         let mut per_node: BTreeMap<NodeId, NodeShare> = BTreeMap::new();
         for (i, item) in self.items.iter().enumerate() {
-            for node in &item.nodes() {
+            for node in &item.progress.nodes() {
                 let (tables, items) = per_node.entry(*node).or_default();
                 tables
                     .entry(item.table)
@@ -125,45 +100,34 @@ impl WriteBatch {
                 async move { (node, items, rpc.call(node, &request).await) }
             })
             .collect();
-        // Per item, the nodes that stored it and those that failed.
-        let mut acked: Vec<Vec<NodeId>> = vec![Vec::new(); self.items.len()];
-        let mut failed: Vec<Vec<NodeId>> = vec![Vec::new(); self.items.len()];
+        let mut items = self.items;
         let mut errors = Vec::new();
-        let all_stored =
-            |acked: &[Vec<NodeId>]| self.items.iter().zip(acked).all(|(i, a)| i.stored(a));
-        while !all_stored(&acked) {
-            let Some((node, items, result)) = pending.next().await else {
+        let all_stored = |items: &[Item]| items.iter().all(|i| i.progress.reached());
+        while !all_stored(&items) {
+            let Some((node, indexes, result)) = pending.next().await else {
                 break;
             };
             match result {
-                Ok(()) => items.iter().for_each(|i| acked[*i].push(node)),
+                Ok(()) => indexes.iter().for_each(|i| items[*i].progress.ack(node)),
                 Err(e) => {
                     errors.push(format!("{node}: {e}"));
-                    items.iter().for_each(|i| failed[*i].push(node));
-                    if self.items.iter().zip(&failed).any(|(i, f)| i.lost(f)) {
+                    indexes.iter().for_each(|i| items[*i].progress.fail(node));
+                    if items.iter().any(|i| i.progress.lost()) {
                         break;
                     }
                 }
             }
         }
-        if all_stored(&acked) {
+        if all_stored(&items) {
             if !pending.is_empty() {
                 tokio::spawn(async move { while pending.next().await.is_some() {} });
             }
             return Ok(());
         }
-        let (needed, ok) = self
-            .items
+        let (needed, ok) = items
             .iter()
-            .zip(&acked)
-            .find(|(i, a)| !i.stored(a))
-            .and_then(|(i, a)| {
-                i.sets
-                    .iter()
-                    .map(|(nodes, q)| (*q, nodes.iter().filter(|n| a.contains(n)).count()))
-                    .find(|(q, c)| c < q)
-            })
-            .unwrap_or((0, 0));
+            .find(|i| !i.progress.reached())
+            .map_or((0, 0), |i| i.progress.shortfall());
         Err(Error::Replication(hangar_cluster::quorum::QuorumError {
             needed,
             ok,

@@ -33,6 +33,8 @@ mod table;
 
 #[cfg(test)]
 mod replicated_tests;
+#[cfg(test)]
+mod test_items;
 
 pub use batch::WriteBatch;
 pub use remote::Replicator;

@@ -172,8 +172,8 @@ fn read_node(bytes: Option<Vec<u8>>) -> NodeHash {
         .unwrap_or(EMPTY)
 }
 
-/// The first key after every key starting with `prefix`.
-fn after(prefix: &[u8]) -> Option<Vec<u8>> {
+/// The first key after every key starting with `prefix` (`None`: no bound).
+pub(crate) fn after(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.last_mut() {
         if *last == 0xff {

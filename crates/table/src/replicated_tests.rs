@@ -4,56 +4,15 @@ use std::time::Duration;
 
 use hangar_cluster::testing::{wait_until, MemoryCluster};
 use hangar_cluster::NodeId;
-use hangar_db::{Db, Tree};
+use hangar_db::Db;
 use hangar_net::memory::LinkState;
-use hangar_util::crdt::{Crdt, Lww};
-use hangar_util::encoding::Versioned;
 use hangar_util::Hash;
-use serde::{Deserialize, Serialize};
 
-use crate::{Entry, Replication, Replicator, Table, TableSchema, WriteBatch};
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Item {
-    group: String,
-    name: String,
-    /// 0 means deleted.
-    value: Lww<u32>,
-}
-impl Crdt for Item {
-    fn merge(&mut self, other: &Self) {
-        self.value.merge(&other.value);
-    }
-}
-impl Versioned for Item {
-    const TYPE_NAME: &'static str = "Item";
-    const FORMAT_VERSION: u8 = 1;
-}
-impl Entry for Item {
-    fn partition_key(&self) -> Hash {
-        Hash::of(self.group.as_bytes())
-    }
-    fn sort_key(&self) -> Vec<u8> {
-        self.name.as_bytes().to_vec()
-    }
-}
-struct Items;
-impl TableSchema for Items {
-    const TREE: Tree = Tree("items");
-    type Entry = Item;
-}
-struct Others;
-impl TableSchema for Others {
-    const TREE: Tree = Tree("others");
-    type Entry = Item;
-}
+use crate::test_items::{item_in, Item, Items, Others};
+use crate::{Replication, Replicator, Table, WriteBatch};
 
 fn item(name: &str, ts: u64, v: u32) -> Item {
-    Item {
-        group: "g".into(),
-        name: name.into(),
-        value: Lww::new(ts, v),
-    }
+    item_in("g", name, ts, v)
 }
 
 fn g() -> Hash {

@@ -547,60 +547,13 @@ const MAX_RANGE: usize = 10_000;
 
 /// The first storage key after every key of partition key `pk` (None: no bound).
 fn partition_end(pk: &Hash) -> Option<Vec<u8>> {
-    let mut end = pk.as_bytes().to_vec();
-    while let Some(last) = end.last_mut() {
-        if *last == 0xff {
-            end.pop();
-        } else {
-            *last += 1;
-            return Some(end);
-        }
-    }
-    None
+    crate::merkle::after(pk.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hangar_util::crdt::Lww;
-    use serde::{Deserialize, Serialize};
-
-    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-    struct Item {
-        group: String,
-        name: String,
-        value: Lww<u32>,
-    }
-    impl Crdt for Item {
-        fn merge(&mut self, other: &Self) {
-            self.value.merge(&other.value);
-        }
-    }
-    impl Versioned for Item {
-        const TYPE_NAME: &'static str = "Item";
-        const FORMAT_VERSION: u8 = 1;
-    }
-    impl Entry for Item {
-        fn partition_key(&self) -> Hash {
-            Hash::of(self.group.as_bytes())
-        }
-        fn sort_key(&self) -> Vec<u8> {
-            self.name.as_bytes().to_vec()
-        }
-    }
-    struct Items;
-    impl TableSchema for Items {
-        const TREE: Tree = Tree("items");
-        type Entry = Item;
-    }
-
-    fn item(group: &str, name: &str, ts: u64, v: u32) -> Item {
-        Item {
-            group: group.into(),
-            name: name.into(),
-            value: Lww::new(ts, v),
-        }
-    }
+    use crate::test_items::{item_in as item, Items};
 
     fn table() -> Table<Items> {
         let node = NodeId::from_public_key(b"n");

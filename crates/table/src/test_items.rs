@@ -1,0 +1,61 @@
+//! A small entry type and tables of it, for the crate's tests.
+
+use hangar_db::Tree;
+use hangar_util::crdt::{Crdt, Lww};
+use hangar_util::encoding::Versioned;
+use hangar_util::Hash;
+use serde::{Deserialize, Serialize};
+
+use crate::{Entry, TableSchema};
+
+/// An entry of group `group` (its partition key) named `name` (its sort key).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Item {
+    pub group: String,
+    pub name: String,
+    /// Last writer wins; tests use 0 for "deleted".
+    pub value: Lww<u32>,
+}
+
+impl Crdt for Item {
+    fn merge(&mut self, other: &Self) {
+        self.value.merge(&other.value);
+    }
+}
+
+impl Versioned for Item {
+    const TYPE_NAME: &'static str = "Item";
+    const FORMAT_VERSION: u8 = 1;
+}
+
+impl Entry for Item {
+    fn partition_key(&self) -> Hash {
+        Hash::of(self.group.as_bytes())
+    }
+    fn sort_key(&self) -> Vec<u8> {
+        self.name.as_bytes().to_vec()
+    }
+}
+
+/// A table of items.
+pub(crate) struct Items;
+impl TableSchema for Items {
+    const TREE: Tree = Tree("items");
+    type Entry = Item;
+}
+
+/// A second table of items.
+pub(crate) struct Others;
+impl TableSchema for Others {
+    const TREE: Tree = Tree("others");
+    type Entry = Item;
+}
+
+/// Item `name` of `group` with `value` written at `ts`.
+pub(crate) fn item_in(group: &str, name: &str, ts: u64, value: u32) -> Item {
+    Item {
+        group: group.into(),
+        name: name.into(),
+        value: Lww::new(ts, value),
+    }
+}
