@@ -14,6 +14,7 @@ Every wait is bounded; every process is killed at the end.
 """
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -72,22 +73,35 @@ bind_addr = "127.0.0.1:{self.admin_port}"
 admin_token = "{TOKEN}"
 """)
 
-    def start(self):
-        self.write_config()
-        log = open(os.path.join(self.dir, "server.log"), "ab")
-        self.proc = subprocess.Popen([HANGAR_BIN, "server", "--config", os.path.join(self.dir, "hangar.toml")],
-                                     stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited: {self.log_tail()}")
-            try:
-                info = self.api("GET", "/v2/GetNodeInfo?node=self")["success"]
-                self.id = next(iter(info.values()))["nodeId"]
-                return
-            except (OSError, urllib.error.URLError, KeyError, StopIteration):
-                time.sleep(0.1)
-        raise SystemExit(f"{self.name} did not start: {self.log_tail()}")
+    def start(self, attempts=3):
+        """Starts the server and waits for its admin API. Ports are picked free
+        beforehand, so another process may take one first: a start that fails
+        on an address in use is retried with new ports (the RPC port only on a
+        node's first start, since peers know it afterwards)."""
+        for attempt in range(attempts):
+            self.write_config()
+            log = open(os.path.join(self.dir, "server.log"), "ab")
+            self.proc = subprocess.Popen([HANGAR_BIN, "server", "--config", os.path.join(self.dir, "hangar.toml")],
+                                         stdout=log, stderr=subprocess.STDOUT)
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    info = self.api("GET", "/v2/GetNodeInfo?node=self")["success"]
+                    self.id = next(iter(info.values()))["nodeId"]
+                    return
+                except (OSError, urllib.error.URLError, KeyError, StopIteration):
+                    time.sleep(0.1)
+            else:
+                raise SystemExit(f"{self.name} did not start: {self.log_tail()}")
+            tail = self.log_tail()
+            if "in use" not in tail.lower() or attempt + 1 == attempts:
+                raise SystemExit(f"{self.name} exited: {tail}")
+            print(f"[cluster] note {self.name}: a port was taken before the server bound it; retrying with new ports")
+            self.s3_port, self.admin_port = free_port(), free_port()
+            if self.id is None:
+                self.rpc_port = free_port(socket.SOCK_DGRAM)
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -105,11 +119,15 @@ admin_token = "{TOKEN}"
         return True
 
     def log_tail(self, n=30):
+        """The last `n` lines of the server log, backtrace frames left out (an
+        error's backtrace would otherwise hide its message)."""
         try:
             with open(os.path.join(self.dir, "server.log"), "rb") as f:
-                return b"".join(f.readlines()[-n:]).decode(errors="replace")
+                lines = f.read().decode(errors="replace").splitlines()
         except OSError:
             return ""
+        frame = re.compile(r"^\s+(\d+: |at )")
+        return "\n".join([l for l in lines if not frame.match(l)][-n:])
 
     def api(self, method, path, body=None, token=TOKEN):
         data = None if body is None else json.dumps(body).encode()
