@@ -201,6 +201,15 @@ def main():
         checks.check("layout assign and apply succeed", ok and code == 0, out[-300:])
         t = wait_for(10, lambda: all(n.status()["layoutVersion"] == 1 for n in nodes))
         checks.check("every node shows layout version 1", t is not None, fmt(t))
+
+        def acked(version):
+            trackers = nodes[0].api("GET", "/v2/GetClusterLayoutHistory")["updateTrackers"]
+            return all(trackers.get(n.id, {}).get("ack", 0) >= version for n in nodes)
+        t = wait_for(10, lambda: acked(1))
+        checks.check("every node acknowledges layout version 1 within 10 s", t is not None, fmt(t))
+        code, out = nodes[0].cli("layout", "history")
+        checks.check("layout history shows the current version and each node's trackers",
+                     code == 0 and "current" in out and "SYNC ACK" in out and nodes[4].id[:16] in out, out[-700:])
         code, out = nodes[4].cli("status")
         checks.check("hangar status lists 5 nodes in 3 zones", code == 0 and all(z in out for z in zones)
                      and out.count("up") >= 5, out[-800:])

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use hangar_cluster::assignment::ZoneRedundancy as ClusterZoneRedundancy;
-use hangar_cluster::history::find_node_by_prefix;
+use hangar_cluster::history::{find_node_by_prefix, Tracker};
 use hangar_cluster::layout_sync::LayoutSyncError;
 use hangar_cluster::{
     LayoutDiff, LayoutError, LayoutHistory, LayoutParams, NodeId, NodeRole, StagedRole, System,
@@ -17,7 +17,7 @@ use hangar_cluster::{
 use crate::api::{
     ApplyClusterLayoutRequest, ApplyClusterLayoutResponse, ClusterLayoutVersion,
     GetClusterLayoutHistoryResponse, GetClusterLayoutResponse, LayoutNodeRole, LayoutParameters,
-    NodeRoleChange, PreviewClusterLayoutChangesResponse, RoleChangeAction,
+    NodeRoleChange, NodeUpdateTrackers, PreviewClusterLayoutChangesResponse, RoleChangeAction,
     UpdateClusterLayoutRequest, ZoneRedundancy,
 };
 use crate::error::{Error, Result};
@@ -172,19 +172,22 @@ pub(crate) fn revert_cluster_layout(cluster: &System) -> Result<GetClusterLayout
 pub(crate) fn get_cluster_layout_history(cluster: &System) -> GetClusterLayoutHistoryResponse {
     let history = cluster.layout().history();
     let current = history.current().version;
+    let oldest_live = history.live_versions()[0].version;
     let versions = history
         .versions()
         .iter()
         .map(|v| {
             let gateways = v.roles.values().filter(|r| r.is_gateway()).count();
+            let status = if v.version == current {
+                "current"
+            } else if v.version >= oldest_live && v.assignment.is_some() {
+                "draining"
+            } else {
+                "historical"
+            };
             ClusterLayoutVersion {
                 version: v.version,
-                status: if v.version == current {
-                    "current"
-                } else {
-                    "historical"
-                }
-                .to_string(),
+                status: status.to_string(),
                 storage_nodes: v.roles.len() - gateways,
                 gateway_nodes: gateways,
                 parameters: parameters(&v.params),
@@ -192,9 +195,33 @@ pub(crate) fn get_cluster_layout_history(cluster: &System) -> GetClusterLayoutHi
             }
         })
         .collect();
+    let trackers = history.trackers();
+    let nodes: std::collections::BTreeSet<_> = trackers
+        .ack
+        .keys()
+        .chain(trackers.sync.keys())
+        .chain(trackers.sync_ack.keys())
+        .copied()
+        .collect();
+    let get = |map: &std::collections::BTreeMap<hangar_cluster::NodeId, u64>, n| {
+        map.get(n).copied().unwrap_or(0)
+    };
+    let update_trackers = nodes
+        .iter()
+        .map(|n| {
+            let t = NodeUpdateTrackers {
+                ack: get(&trackers.ack, n),
+                sync: get(&trackers.sync, n),
+                sync_ack: get(&trackers.sync_ack, n),
+            };
+            (n.to_hex(), t)
+        })
+        .collect();
     GetClusterLayoutHistoryResponse {
         current_version: current,
+        min_ack: history.tracker_min(Tracker::Ack),
         versions,
+        update_trackers,
     }
 }
 

@@ -242,7 +242,8 @@ pub struct ApplyClusterLayoutResponse {
 pub struct ClusterLayoutVersion {
     /// Its number.
     pub version: u64,
-    /// `current` or `historical`.
+    /// `current`; `draining` for an older version still live (writes still
+    /// reach it, until every node has synced a newer one); or `historical`.
     pub status: String,
     /// Nodes with a capacity.
     pub storage_nodes: usize,
@@ -260,6 +261,23 @@ pub struct ClusterLayoutVersion {
 pub struct GetClusterLayoutHistoryResponse {
     /// The current version.
     pub current_version: u64,
+    /// The lowest version every node with a role in a live version has
+    /// acknowledged.
+    pub min_ack: u64,
     /// The versions kept, oldest first.
     pub versions: Vec<ClusterLayoutVersion>,
+    /// Each node's progress through the versions.
+    pub update_trackers: std::collections::BTreeMap<String, NodeUpdateTrackers>,
+}
+
+/// One node's progress through layout versions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeUpdateTrackers {
+    /// The newest version it no longer skips in its writes.
+    pub ack: u64,
+    /// The newest version whose data it holds entirely.
+    pub sync: u64,
+    /// The newest version it knows every node has synced.
+    pub sync_ack: u64,
 }

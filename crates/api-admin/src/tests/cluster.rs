@@ -396,10 +396,13 @@ async fn layout_is_staged_previewed_applied_reverted_and_kept() {
         summary,
         vec![
             (0, "historical", 0, 0),
-            (1, "historical", 1, 1),
+            (1, "draining", 1, 1),
             (2, "current", 1, 0)
         ]
     );
+    // Version 1 drains until every node has synced version 2, which no node
+    // has said.
+    assert!(history.update_trackers.values().all(|t| t.sync == 0));
     assert_eq!(
         history.versions[2].usable_capacity,
         256 * second.layout.partition_size

@@ -307,7 +307,7 @@ fn render_history(history: &GetClusterLayoutHistoryResponse) -> String {
             ]
         })
         .collect();
-    render(
+    let mut out = render(
         &[
             "VERSION",
             "STATUS",
@@ -318,7 +318,25 @@ fn render_history(history: &GetClusterLayoutHistoryResponse) -> String {
             "USABLE CAPACITY",
         ],
         &rows,
-    )
+    );
+    if !history.update_trackers.is_empty() {
+        // Each node's progress through the versions (layout transitions).
+        let rows: Vec<Vec<String>> = history
+            .update_trackers
+            .iter()
+            .map(|(node, t)| {
+                vec![
+                    node.chars().take(16).collect(),
+                    t.ack.to_string(),
+                    t.sync.to_string(),
+                    t.sync_ack.to_string(),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&render(&["NODE", "ACK", "SYNC", "SYNC ACK"], &rows));
+    }
+    out
 }
 
 #[cfg(test)]
