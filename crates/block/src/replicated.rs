@@ -241,13 +241,10 @@ impl ReplicatedBlocks {
 }
 
 impl Inner {
+    /// The quorum helper's hedge delay, at least [`MIN_HEDGE_DELAY`]: a block
+    /// takes longer than a small request.
     fn hedge_delay(&self, node: NodeId) -> Duration {
-        let rtt = self
-            .system
-            .membership()
-            .rtt(node)
-            .unwrap_or(MIN_HEDGE_DELAY);
-        (rtt * 4).max(MIN_HEDGE_DELAY)
+        self.system.quorum().hedge_delay(node).max(MIN_HEDGE_DELAY)
     }
 
     fn options() -> CallOptions {

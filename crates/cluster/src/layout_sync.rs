@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 use crate::history::{LayoutError, LayoutHistory};
 use crate::membership::Membership;
 use crate::transitions::{spawn_tracker_worker, WriteGuard, WritesInFlight};
-use crate::{lock, Layout, Routing};
+use crate::{lock, Routing};
 // A history dated further ahead than RPC clocks may be is refused, so one node
 // with a wild clock cannot drag every node's clock into the future.
 use hangar_net::MAX_CLOCK_LEAD_MSEC;
@@ -80,8 +80,6 @@ pub struct LayoutManager {
     history: Mutex<LayoutHistory>,
     pulling: Mutex<HashSet<NodeId>>,
     changes: watch::Sender<Arc<LayoutHistory>>,
-    /// The routing of the current version, built on first use after a change.
-    routing: Mutex<Option<Arc<Layout>>>,
     /// The routing of the live versions, for the history it was built from.
     live_routing: Mutex<Option<(Arc<LayoutHistory>, Arc<Routing>)>>,
     /// Writes this node has in flight, by the version they began under.
@@ -121,7 +119,6 @@ impl LayoutManager {
             history: Mutex::new(history),
             pulling: Mutex::new(HashSet::new()),
             changes,
-            routing: Mutex::new(None),
             live_routing: Mutex::new(None),
             writes: Arc::default(),
         });
@@ -174,22 +171,6 @@ impl LayoutManager {
     /// The current history, shared (cheaper than [`LayoutManager::history`]).
     pub fn snapshot(&self) -> Arc<LayoutHistory> {
         self.changes.borrow().clone()
-    }
-
-    /// The routing of the current layout version (see
-    /// [`LayoutHistory::routing`]), shared until the version changes.
-    pub fn routing(&self) -> Arc<Layout> {
-        let history = self.snapshot();
-        let version = history.current().version;
-        let mut cached = lock(&self.routing);
-        match cached.as_ref() {
-            Some(layout) if layout.layout_version() == version => layout.clone(),
-            _ => {
-                let layout = Arc::new(history.routing());
-                *cached = Some(layout.clone());
-                layout
-            }
-        }
     }
 
     /// Where writes and reads go while several versions are live (see

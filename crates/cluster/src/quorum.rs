@@ -211,7 +211,10 @@ impl QuorumRpc {
         ordered.into_iter().map(|(.., n)| n).collect()
     }
 
-    fn hedge_delay(&self, node: NodeId) -> Duration {
+    /// How long to wait for `node` before also asking the next one:
+    /// [`HEDGE_RTT_MULTIPLE`] of its round trips, at least [`MIN_HEDGE_DELAY`]
+    /// ([`UNKNOWN_RTT_HEDGE_DELAY`] while its round trip is unknown).
+    pub fn hedge_delay(&self, node: NodeId) -> Duration {
         match self.membership.rtt(node) {
             Some(rtt) => (rtt * HEDGE_RTT_MULTIPLE).max(MIN_HEDGE_DELAY),
             None => UNKNOWN_RTT_HEDGE_DELAY,

@@ -114,11 +114,7 @@ impl Replicator {
                         .upgrade()
                         .ok_or_else(|| "node shutting down".to_string())?;
                     let table = inner
-                        .tables
-                        .read()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .get(&request.table)
-                        .cloned()
+                        .table(&request.table)
                         .ok_or_else(|| format!("no table {}", request.table))?;
                     table.handle(request.op).await.map_err(|e| e.to_string())
                 }

@@ -525,7 +525,7 @@ impl<S: TableSchema> RemoteTable for LocalCopy<S> {
             TableOp::Bucket { partition, path } => {
                 let entries = table.bucket_entries(partition, &path)?;
                 Ok(TableReply::Entries(
-                    entries.into_iter().map(ByteBuf::from).collect(),
+                    entries.into_iter().map(|(_, b)| ByteBuf::from(b)).collect(),
                 ))
             }
             TableOp::Range { pk, start, limit } => {

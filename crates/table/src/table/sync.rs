@@ -64,28 +64,22 @@ impl<S: TableSchema> Table<S> {
             let TableReply::Entries(theirs) = reply else {
                 return Err(super::unexpected(&reply));
             };
-            let theirs: BTreeMap<Vec<u8>, Vec<u8>> = theirs
+            // Theirs by storage key, decoded once.
+            let theirs: BTreeMap<Vec<u8>, (Vec<u8>, S::Entry)> = theirs
                 .into_iter()
                 .map(|b| {
                     let e = S::Entry::decode(&b)?;
-                    Ok((storage_key_of(&e), b.into_vec()))
+                    Ok((storage_key_of(&e), (b.into_vec(), e)))
                 })
                 .collect::<Result<_>>()?;
             // Ours, before merging theirs: what they lack or hold older.
-            let ours = self.bucket_entries(p, &path)?;
-            let to_send: Vec<ByteBuf> = ours
+            let to_send: Vec<ByteBuf> = self
+                .bucket_entries(p, &path)?
                 .into_iter()
-                .filter(|b| {
-                    S::Entry::decode(b)
-                        .map(|e| theirs.get(&storage_key_of(&e)) != Some(b))
-                        .unwrap_or(false)
-                })
-                .map(ByteBuf::from)
+                .filter(|(key, bytes)| theirs.get(key).map(|(b, _)| b) != Some(bytes))
+                .map(|(_, bytes)| ByteBuf::from(bytes))
                 .collect();
-            let received: Vec<S::Entry> = theirs
-                .values()
-                .map(|b| S::Entry::decode(b))
-                .collect::<Result<_, _>>()?;
+            let received: Vec<S::Entry> = theirs.into_values().map(|(_, e)| e).collect();
             report.received += received.len();
             let this = self.clone();
             self.inner
@@ -137,13 +131,18 @@ impl<S: TableSchema> Table<S> {
             .collect())
     }
 
-    /// The encoded entries of a summary bucket of this node's copy.
-    pub(super) fn bucket_entries(&self, partition: u8, path: &[u8; 2]) -> Result<Vec<Vec<u8>>> {
+    /// The entries of a summary bucket of this node's copy: (storage key,
+    /// encoded entry).
+    pub(super) fn bucket_entries(
+        &self,
+        partition: u8,
+        path: &[u8; 2],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let summary = Summary::new(S::TREE.0);
         let mut out = Vec::new();
         for key in summary.bucket(&self.inner.db, partition, path)? {
             if let Some(bytes) = self.inner.db.get(S::TREE, &key)? {
-                out.push(bytes);
+                out.push((key, bytes));
             }
         }
         Ok(out)
