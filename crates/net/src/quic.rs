@@ -255,7 +255,11 @@ async fn accept_loop(this: Arc<QuicTransport>, tx: mpsc::Sender<Arc<dyn Connecti
         // A stateless retry first proves the client receives at its address,
         // so spoofed datagrams cannot hold handshake slots.
         if !incoming.remote_address_validated() {
-            let _ = incoming.retry();
+            if let Err(e) = incoming.retry() {
+                // Only possible for an already validated address: refuse.
+                tracing::debug!(%remote, "stateless retry impossible: {e}");
+                e.into_incoming().refuse();
+            }
             continue;
         }
         let Ok(permit) = pending.clone().try_acquire_owned() else {
