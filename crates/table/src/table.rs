@@ -150,10 +150,7 @@ impl<S: TableSchema> Table<S> {
         if let Where::Cluster { replicator, .. } = &self.inner.placement {
             let _in_flight = replicator.system().layout().begin_write();
             let placement = self.placement(&entry.partition_key());
-            let request = TableRequest {
-                table: S::TREE.0.to_string(),
-                op: TableOp::Update(vec![ByteBuf::from(entry.encode()?)]),
-            };
+            let request = request::<S>(TableOp::Update(vec![ByteBuf::from(entry.encode()?)]));
             replicator
                 .system()
                 .quorum()
@@ -285,7 +282,7 @@ impl<S: TableSchema> Table<S> {
         }
     }
 
-    async fn quorum_call(
+    async fn quorum_read(
         &self,
         replicator: &Replicator,
         nodes: &[NodeId],
@@ -298,10 +295,7 @@ impl<S: TableSchema> Table<S> {
                 ok: 0,
             }));
         }
-        let request = TableRequest {
-            table: S::TREE.0.to_string(),
-            op,
-        };
+        let request = request::<S>(op);
         Ok(replicator
             .system()
             .quorum()
@@ -328,7 +322,7 @@ impl<S: TableSchema> Table<S> {
             sk: ByteBuf::from(sk.to_vec()),
         };
         let replies = self
-            .quorum_call(replicator, &placement.read_nodes, op, placement.read_quorum)
+            .quorum_read(replicator, &placement.read_nodes, op, placement.read_quorum)
             .await?;
         let mut answers = Vec::with_capacity(replies.len());
         for (node, reply) in replies {
@@ -375,7 +369,7 @@ impl<S: TableSchema> Table<S> {
             limit: u32::try_from(limit).unwrap_or(u32::MAX),
         };
         let replies = self
-            .quorum_call(replicator, &placement.read_nodes, op, placement.read_quorum)
+            .quorum_read(replicator, &placement.read_nodes, op, placement.read_quorum)
             .await?;
         // Per node, its answer by sort key.
         let mut answers: Vec<(NodeId, EncodedBySortKey)> = Vec::new();
@@ -429,10 +423,9 @@ impl<S: TableSchema> Table<S> {
         };
         for (node, entries) in repairs {
             let replicator = replicator.clone();
-            let request = TableRequest {
-                table: S::TREE.0.to_string(),
-                op: TableOp::Update(entries.into_iter().map(ByteBuf::from).collect()),
-            };
+            let request = request::<S>(TableOp::Update(
+                entries.into_iter().map(ByteBuf::from).collect(),
+            ));
             tokio::spawn(async move {
                 let rpc = replicator.system().rpc().clone();
                 if let Err(e) = rpc.call(node, &request).await {
@@ -447,6 +440,14 @@ impl<S: TableSchema> Table<S> {
 
 /// One replica's answer to a range read: encoded entries by sort key.
 type EncodedBySortKey = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// A request for table `S`'s copy on another node.
+fn request<S: TableSchema>(op: TableOp) -> TableRequest {
+    TableRequest {
+        table: S::TREE.0.to_string(),
+        op,
+    }
+}
 
 fn unexpected(reply: &TableReply) -> Error {
     Error::Protocol(format!("unexpected table reply {reply:?}"))

@@ -9,9 +9,9 @@ use hangar_cluster::{NodeId, Partition, PARTITION_COUNT};
 use hangar_net::{CallOptions, Priority};
 use serde_bytes::ByteBuf;
 
-use super::{storage_key_of, Table, TableSchema, Where};
+use super::{request, storage_key_of, Table, TableSchema, Where};
 use crate::merkle::{NodeHash, Summary};
-use crate::remote::{TableOp, TableReply, TableRequest};
+use crate::remote::{TableOp, TableReply};
 use crate::{Error, Result};
 use hangar_util::encoding::Versioned;
 
@@ -155,10 +155,7 @@ impl<S: TableSchema> Table<S> {
             ));
         };
         report.round_trips += 1;
-        let request = TableRequest {
-            table: S::TREE.0.to_string(),
-            op,
-        };
+        let request = request::<S>(op);
         let options = CallOptions {
             priority: Some(Priority::Background),
             ..CallOptions::default()
