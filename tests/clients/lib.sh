@@ -3,7 +3,9 @@
 # Source it from a client script:  . "$(dirname "$0")/lib.sh"
 #
 # Provides:
-#   start_server [BUCKET]  start a fresh single-node server (own temp data dir)
+#   start_server [BUCKET]  start a fresh single-node server (own temp data dir),
+#                          or, with HANGAR_TARGET_ENDPOINT set, use that
+#                          running node (see _use_target)
 #   stop_server            SIGTERM, bounded wait, SIGKILL as a last resort
 #   step NAME CMD...       run one test step, count pass/fail, show output on failure
 #   finish                 print the summary and exit non-zero on any failure
@@ -50,8 +52,52 @@ server_log_tail() {
 # Reads one string field of ready.json.
 _ready_field() { jq -er ".$1" "$HANGAR_DATA_DIR/ready.json"; }
 
+# Exports what the clients read: endpoint, credentials, region, and an AWS
+# config forcing path-style addressing.
+_client_env() {
+  case "$ENDPOINT" in http://127.0.0.1:*) ;; *) die "unexpected s3_endpoint: $ENDPOINT" ;; esac
+  S3_HOSTPORT="${ENDPOINT#http://}"
+  export ENDPOINT ADMIN_ENDPOINT ADMIN_TOKEN AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY BUCKET S3_HOSTPORT
+  export AWS_DEFAULT_REGION=hangar AWS_REGION=hangar
+  # Keep any user/machine AWS config out of the way; force path-style addressing.
+  export AWS_CONFIG_FILE="$HANGAR_DATA_DIR/aws-config" AWS_SHARED_CREDENTIALS_FILE=/dev/null
+  export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
+  # Plain HTTP to 127.0.0.1: a machine-wide CA bundle setting is irrelevant, and
+  # rclone's S3 SDK refuses to start when it is set.
+  unset AWS_CA_BUNDLE
+  printf '[default]\ns3 =\n    addressing_style = path\n' >"$AWS_CONFIG_FILE"
+}
+
+# Points the client at a node that is already running (a cluster's, say)
+# instead of starting one. Env: HANGAR_TARGET_ENDPOINT, HANGAR_TARGET_ADMIN,
+# HANGAR_TARGET_ADMIN_TOKEN, HANGAR_TARGET_KEY_ID, HANGAR_TARGET_SECRET. The
+# bucket, if any, is created through the admin API for that key.
+_use_target() {
+  local bucket="$1"
+  ENDPOINT="$HANGAR_TARGET_ENDPOINT"
+  ADMIN_ENDPOINT="$HANGAR_TARGET_ADMIN"
+  ADMIN_TOKEN="$HANGAR_TARGET_ADMIN_TOKEN"
+  AWS_ACCESS_KEY_ID="$HANGAR_TARGET_KEY_ID"
+  AWS_SECRET_ACCESS_KEY="$HANGAR_TARGET_SECRET"
+  BUCKET="$bucket"
+  HANGAR_DATA_DIR="$(new_tmpdir)"
+  if [[ -n "$bucket" ]]; then
+    HANGAR_ADMIN_URL="$ADMIN_ENDPOINT" HANGAR_ADMIN_TOKEN="$ADMIN_TOKEN" \
+      "$HANGAR_BIN" bucket create "$bucket" >/dev/null || die "cannot create bucket $bucket"
+    HANGAR_ADMIN_URL="$ADMIN_ENDPOINT" HANGAR_ADMIN_TOKEN="$ADMIN_TOKEN" \
+      "$HANGAR_BIN" bucket allow "$bucket" --key "$AWS_ACCESS_KEY_ID" --read --write --owner >/dev/null ||
+      die "cannot allow the key on bucket $bucket"
+  fi
+}
+
 start_server() {
   local bucket="${1:-}"
+  if [[ -n "${HANGAR_TARGET_ENDPOINT:-}" ]]; then
+    _use_target "$bucket"
+    _client_env
+    log "using running node: s3=$ENDPOINT admin=$ADMIN_ENDPOINT bucket=${BUCKET:-<none>}"
+    return
+  fi
   [[ -x "$HANGAR_BIN" ]] || die "server binary not found or not executable: $HANGAR_BIN"
   HANGAR_DATA_DIR="$(new_tmpdir)"
   local args=(server --data-dir "$HANGAR_DATA_DIR"
@@ -82,17 +128,7 @@ start_server() {
   AWS_ACCESS_KEY_ID="$(_ready_field access_key_id)" || die "ready.json lacks access_key_id"
   AWS_SECRET_ACCESS_KEY="$(_ready_field secret_access_key)" || die "ready.json lacks secret_access_key"
   BUCKET="$(jq -r '.bucket // empty' "$HANGAR_DATA_DIR/ready.json")"
-  case "$ENDPOINT" in http://127.0.0.1:*) ;; *) die "unexpected s3_endpoint: $ENDPOINT" ;; esac
-  S3_HOSTPORT="${ENDPOINT#http://}"
-  export ENDPOINT ADMIN_ENDPOINT ADMIN_TOKEN AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY BUCKET S3_HOSTPORT
-  export AWS_DEFAULT_REGION=hangar AWS_REGION=hangar
-  # Keep any user/machine AWS config out of the way; force path-style addressing.
-  export AWS_CONFIG_FILE="$HANGAR_DATA_DIR/aws-config" AWS_SHARED_CREDENTIALS_FILE=/dev/null
-  export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=""
-  # Plain HTTP to 127.0.0.1: a machine-wide CA bundle setting is irrelevant, and
-  # rclone's S3 SDK refuses to start when it is set.
-  unset AWS_CA_BUNDLE
-  printf '[default]\ns3 =\n    addressing_style = path\n' >"$AWS_CONFIG_FILE"
+  _client_env
 
   # Then wait (at most 60 s) for the health endpoint to answer 200.
   local code=""

@@ -2,7 +2,9 @@
 # Runs every real-client end-to-end test, each against its own fresh server.
 # Env: HANGAR_BIN (default <repo>/target/debug/hangar), HANGAR_SKIP_INSTALL=1,
 #      HANGAR_CLIENT_TIMEOUT (seconds per client, default 600),
-#      HANGAR_CLIENTS (space-separated subset, e.g. "rclone.sh boto3_test.py").
+#      HANGAR_CLIENTS (space-separated subset, e.g. "rclone.sh boto3_test.py"),
+#      HANGAR_TARGET_* (run against a node already running instead of a fresh
+#      single-node server each: see _use_target in lib.sh).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,8 +35,14 @@ for c in "${CLIENTS[@]}"; do
   start=$SECONDS
   rc=0
   # Each client gets a hard time limit; SIGKILL 30 s after SIGTERM if it hangs.
-  # ENDPOINT is cleared so boto3_test.py starts its own server.
-  env -u ENDPOINT timeout -k 30 "$LIMIT" "${cmd[@]}" || rc=$?
+  # ENDPOINT is cleared so boto3_test.py starts its own server, unless a
+  # running node is the target.
+  if [[ -n "${HANGAR_TARGET_ENDPOINT:-}" ]]; then
+    env ENDPOINT="$HANGAR_TARGET_ENDPOINT" AWS_ACCESS_KEY_ID="$HANGAR_TARGET_KEY_ID" \
+      AWS_SECRET_ACCESS_KEY="$HANGAR_TARGET_SECRET" timeout -k 30 "$LIMIT" "${cmd[@]}" || rc=$?
+  else
+    env -u ENDPOINT timeout -k 30 "$LIMIT" "${cmd[@]}" || rc=$?
+  fi
   if ((rc == 0)); then
     passed=$((passed + 1))
     echo "=== $c: ok ($((SECONDS - start)) s)"

@@ -4,6 +4,8 @@
 - 5 nodes, each told only about node 0, all see each other within 10 s.
 - The operator assigns 3 zones with the CLI and applies: every node shows the
   new layout version.
+- Objects written through each node are read back intact, listed and deleted
+  through every other node (replication factor 3).
 - A node killed with SIGKILL is shown down within 5 s, and up again within 5 s
   of its restart; a node restarted on a new port is found again.
 - A node with another rpc_secret never joins and learns nothing; garbage
@@ -12,160 +14,18 @@
 
 Every wait is bounded; every process is killed at the end.
 """
-import json
 import os
-import re
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
-import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "robustness"))
-from common import HANGAR_BIN, Checks  # noqa: E402
-
-SECRET = os.urandom(32).hex()
-TOKEN = "cluster-test-admin-token-" + os.urandom(8).hex()
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({})).open
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Node:
-    def __init__(self, root, name, secret=SECRET):
-        self.dir = os.path.join(root, name)
-        os.makedirs(self.dir, exist_ok=True)
-        self.name = name
-        self.secret = secret
-        self.rpc_port = free_port(socket.SOCK_DGRAM)
-        self.s3_port = free_port()
-        self.admin_port = free_port()
-        self.bootstrap = []
-        self.proc = None
-        self.id = None
-
-    @property
-    def admin_url(self):
-        return f"http://127.0.0.1:{self.admin_port}"
-
-    def write_config(self):
-        peers = ", ".join(f'"{p}"' for p in self.bootstrap)
-        with open(os.path.join(self.dir, "hangar.toml"), "w") as f:
-            f.write(f"""
-metadata_dir = "{self.dir}/meta"
-data_dir = "{self.dir}/data"
-metadata_fsync = false
-data_fsync = false
-rpc_secret = "{self.secret}"
-rpc_bind_addr = "127.0.0.1:{self.rpc_port}"
-bootstrap_peers = [{peers}]
-[s3_api]
-bind_addr = "127.0.0.1:{self.s3_port}"
-[admin]
-bind_addr = "127.0.0.1:{self.admin_port}"
-admin_token = "{TOKEN}"
-""")
-
-    def start(self, attempts=3):
-        """Starts the server and waits for its admin API. Ports are picked free
-        beforehand, so another process may take one first: a start that fails
-        on an address in use is retried with new ports (the RPC port only on a
-        node's first start, since peers know it afterwards)."""
-        for attempt in range(attempts):
-            self.write_config()
-            log = open(os.path.join(self.dir, "server.log"), "ab")
-            self.proc = subprocess.Popen([HANGAR_BIN, "server", "--config", os.path.join(self.dir, "hangar.toml")],
-                                         stdout=log, stderr=subprocess.STDOUT)
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    info = self.api("GET", "/v2/GetNodeInfo?node=self")["success"]
-                    self.id = next(iter(info.values()))["nodeId"]
-                    return
-                except (OSError, urllib.error.URLError, KeyError, StopIteration):
-                    time.sleep(0.1)
-            else:
-                raise SystemExit(f"{self.name} did not start: {self.log_tail()}")
-            tail = self.log_tail()
-            if "in use" not in tail.lower() or attempt + 1 == attempts:
-                raise SystemExit(f"{self.name} exited: {tail}")
-            print(f"[cluster] note {self.name}: a port was taken before the server bound it; retrying with new ports")
-            self.s3_port, self.admin_port = free_port(), free_port()
-            if self.id is None:
-                self.rpc_port = free_port(socket.SOCK_DGRAM)
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(20) == 0
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return False
-        return True
-
-    def log_tail(self, n=30):
-        """The last `n` lines of the server log, backtrace frames left out (an
-        error's backtrace would otherwise hide its message)."""
-        try:
-            with open(os.path.join(self.dir, "server.log"), "rb") as f:
-                lines = f.read().decode(errors="replace").splitlines()
-        except OSError:
-            return ""
-        frame = re.compile(r"^\s+(\d+: |at )")
-        return "\n".join([l for l in lines if not frame.match(l)][-n:])
-
-    def api(self, method, path, body=None, token=TOKEN):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.admin_url + path, data=data, method=method)
-        if token is not None:
-            req.add_header("Authorization", f"Bearer {token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        with OPENER(req, timeout=10) as r:
-            return json.loads(r.read() or b"{}")
-
-    def status(self):
-        return self.api("GET", "/v2/GetClusterStatus")
-
-    def up_ids(self):
-        try:
-            return {n["id"] for n in self.status()["nodes"] if n["isUp"]}
-        except (OSError, urllib.error.URLError):
-            return set()
-
-    def cli(self, *args):
-        env = dict(os.environ, HANGAR_ADMIN_URL=self.admin_url, HANGAR_ADMIN_TOKEN=TOKEN)
-        r = subprocess.run([HANGAR_BIN, *args], env=env, capture_output=True, text=True, timeout=30)
-        return r.returncode, r.stdout + r.stderr
-
-
-def wait_for(limit, cond, step=0.1):
-    """Seconds until cond() held, or None if it did not within `limit`."""
-    start = time.time()
-    while time.time() - start < limit:
-        if cond():
-            return time.time() - start
-        time.sleep(step)
-    return None
-
-
-def fmt(t):
-    return "never" if t is None else f"{t:.1f} s"
+from common import Checks  # noqa: E402
+from harness import KEY_ID, KEY_SECRET, Node, cross_node_checks, free_port, wait_for, fmt  # noqa: E402
 
 
 def main():
@@ -210,6 +70,13 @@ def main():
         code, out = nodes[0].cli("layout", "history")
         checks.check("layout history shows the current version and each node's trackers",
                      code == 0 and "current" in out and "SYNC ACK" in out and nodes[4].id[:16] in out, out[-700:])
+        # Objects through the 5 nodes of 3 zones (replication factor 3).
+        for args in (("key", "import", KEY_ID, KEY_SECRET, "--name", "cluster-tests"),
+                     ("key", "allow", KEY_ID, "--create-bucket")):
+            code, out = nodes[0].cli(*args)
+            checks.check(f"hangar {' '.join(args[:2])} succeeds", code == 0, out.strip()[-200:])
+        cross_node_checks(checks, nodes, "five-nodes")
+
         code, out = nodes[4].cli("status")
         checks.check("hangar status lists 5 nodes in 3 zones", code == 0 and all(z in out for z in zones)
                      and out.count("up") >= 5, out[-800:])

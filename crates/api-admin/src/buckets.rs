@@ -34,9 +34,9 @@ impl From<BucketKeyPerm> for Permission {
 }
 
 /// `ListBuckets`.
-pub(crate) fn list_buckets(service: &ObjectService) -> Result<ListBucketsResponse> {
-    let keys = service.list_keys()?;
-    let buckets = service.list_buckets()?;
+pub(crate) async fn list_buckets(service: &ObjectService) -> Result<ListBucketsResponse> {
+    let keys = service.list_keys().await?;
+    let buckets = service.list_buckets().await?;
     Ok(ListBucketsResponse(
         buckets
             .into_iter()
@@ -70,25 +70,25 @@ pub(crate) async fn create_bucket(
     request: CreateBucketRequest,
 ) -> Result<GetBucketInfoResponse> {
     let id = service.create_bucket(&request.global_alias, None).await?;
-    bucket_info(service, &id)
+    bucket_info(service, &id).await
 }
 
 /// `GetBucketInfo`.
-pub(crate) fn get_bucket_info(
+pub(crate) async fn get_bucket_info(
     service: &ObjectService,
     request: GetBucketInfoRequest,
 ) -> Result<GetBucketInfoResponse> {
     let id = match (request.id, request.global_alias, request.search) {
         (Some(id), None, None) => parse_bucket_id(&id)?,
-        (None, Some(alias), None) => service.resolve_bucket(&alias, None)?,
-        (None, None, Some(pattern)) => search_bucket(service, &pattern)?,
+        (None, Some(alias), None) => service.resolve_bucket(&alias, None).await?,
+        (None, None, Some(pattern)) => search_bucket(service, &pattern).await?,
         _ => {
             return Err(Error::bad_request(
                 "give exactly one of id, globalAlias and search",
             ))
         }
     };
-    bucket_info(service, &id)
+    bucket_info(service, &id).await
 }
 
 /// `DeleteBucket`: only an empty bucket.
@@ -116,7 +116,7 @@ pub(crate) async fn set_bucket_key(
             grant,
         )
         .await?;
-    bucket_info(service, &id)
+    bucket_info(service, &id).await
 }
 
 /// `AddBucketAlias`.
@@ -133,9 +133,9 @@ pub(crate) async fn add_alias(
             access_key_id,
             local_alias,
         } => {
-            let key = service.get_key(access_key_id)?;
+            let key = service.get_key(access_key_id).await?;
             if let Some(Some(other)) = key.local_aliases.get(local_alias) {
-                if service.get_bucket(other)?.is_some() {
+                if service.get_bucket(other).await?.is_some() {
                     return Err(hangar_model::Error::BucketAlreadyExists {
                         owned_by_you: *other == id,
                     }
@@ -147,7 +147,7 @@ pub(crate) async fn add_alias(
                 .await?;
         }
     }
-    bucket_info(service, &id)
+    bucket_info(service, &id).await
 }
 
 /// `RemoveBucketAlias`: a bucket keeps at least one name.
@@ -164,13 +164,13 @@ pub(crate) async fn remove_alias(
             access_key_id,
             local_alias,
         } => {
-            let key = service.get_key(access_key_id)?;
+            let key = service.get_key(access_key_id).await?;
             if key.local_aliases.get(local_alias) != Some(&Some(id)) {
                 return Err(Error::bad_request(format!(
                     "{local_alias} is not a name of this bucket for key {access_key_id}"
                 )));
             }
-            let info = bucket_info(service, &id)?;
+            let info = bucket_info(service, &id).await?;
             let local_names: usize = info.keys.iter().map(|k| k.bucket_local_aliases.len()).sum();
             if info.global_aliases.is_empty() && local_names == 1 {
                 return Err(Error::bad_request("a bucket must keep at least one name"));
@@ -180,18 +180,20 @@ pub(crate) async fn remove_alias(
                 .await?;
         }
     }
-    bucket_info(service, &id)
+    bucket_info(service, &id).await
 }
 
 /// The API form of bucket `id`, with the keys that have rights on it or names for it.
-fn bucket_info(service: &ObjectService, id: &Uuid) -> Result<GetBucketInfoResponse> {
+async fn bucket_info(service: &ObjectService, id: &Uuid) -> Result<GetBucketInfoResponse> {
     let info = service
-        .list_buckets()?
+        .list_buckets()
+        .await?
         .into_iter()
         .find(|b| b.bucket.id == *id)
         .ok_or_else(|| no_such_bucket(id.to_hex()))?;
     let keys = service
-        .list_keys()?
+        .list_keys()
+        .await?
         .into_iter()
         .filter_map(|k| {
             let permission = k.permission(id);
@@ -214,18 +216,19 @@ fn bucket_info(service: &ObjectService, id: &Uuid) -> Result<GetBucketInfoRespon
 
 /// The bucket with global name `pattern`, else with id `pattern`, else the one
 /// whose id starts with `pattern`; several matches are an error.
-fn search_bucket(service: &ObjectService, pattern: &str) -> Result<Uuid> {
+async fn search_bucket(service: &ObjectService, pattern: &str) -> Result<Uuid> {
     if pattern.is_empty() {
         return Err(Error::bad_request("search pattern is empty"));
     }
-    match service.resolve_bucket(pattern, None) {
+    match service.resolve_bucket(pattern, None).await {
         Ok(id) => return Ok(id),
         Err(hangar_model::Error::NoSuchBucket { .. }) => {}
         Err(e) => return Err(e.into()),
     }
     let pattern_lower = pattern.to_ascii_lowercase();
     let found: Vec<Uuid> = service
-        .list_buckets()?
+        .list_buckets()
+        .await?
         .into_iter()
         .map(|b| b.bucket.id)
         .filter(|id| id.to_hex().starts_with(&pattern_lower))

@@ -11,8 +11,8 @@ use crate::buckets::local_aliases_of;
 use crate::error::{Error, Result};
 
 /// `ListKeys`.
-pub(crate) fn list_keys(service: &ObjectService) -> Result<ListKeysResponse> {
-    let keys = service.list_keys()?;
+pub(crate) async fn list_keys(service: &ObjectService) -> Result<ListKeysResponse> {
+    let keys = service.list_keys().await?;
     Ok(ListKeysResponse(
         keys.into_iter()
             .map(|k| ListKeysItem {
@@ -31,7 +31,7 @@ pub(crate) async fn create_key(
     let key = service
         .create_key(request.name.as_deref().unwrap_or_default())
         .await?;
-    key_info(service, &key, true)
+    key_info(service, &key, true).await
 }
 
 /// `ImportKey`: answers with the secret.
@@ -39,7 +39,7 @@ pub(crate) async fn import_key(
     service: &ObjectService,
     request: ImportKeyRequest,
 ) -> Result<GetKeyInfoResponse> {
-    match service.get_key(&request.access_key_id) {
+    match service.get_key(&request.access_key_id).await {
         Ok(_) => {
             return Err(Error::KeyAlreadyExists {
                 id: request.access_key_id,
@@ -55,20 +55,20 @@ pub(crate) async fn import_key(
             request.name.as_deref().unwrap_or_default(),
         )
         .await?;
-    key_info(service, &key, true)
+    key_info(service, &key, true).await
 }
 
 /// `GetKeyInfo`.
-pub(crate) fn get_key_info(
+pub(crate) async fn get_key_info(
     service: &ObjectService,
     request: GetKeyInfoRequest,
 ) -> Result<GetKeyInfoResponse> {
     let key = match (request.id, request.search) {
-        (Some(id), _) => service.get_key(&id)?,
-        (None, Some(pattern)) => search_key(service, &pattern)?,
+        (Some(id), _) => service.get_key(&id).await?,
+        (None, Some(pattern)) => search_key(service, &pattern).await?,
         (None, None) => return Err(Error::bad_request("give exactly one of id and search")),
     };
-    key_info(service, &key, request.show_secret_key)
+    key_info(service, &key, request.show_secret_key).await
 }
 
 /// `UpdateKey`: `deny` wins over `allow` when both name a right.
@@ -87,7 +87,7 @@ pub(crate) async fn update_key(
     let key = service
         .update_key(&request.id, body.name.as_deref(), create_bucket)
         .await?;
-    key_info(service, &key, false)
+    key_info(service, &key, false).await
 }
 
 /// `DeleteKey`.
@@ -101,11 +101,11 @@ pub(crate) async fn delete_key(
 
 /// The key whose id is `pattern`, else whose name is `pattern`, else whose id
 /// starts with `pattern`; several matches are an error.
-fn search_key(service: &ObjectService, pattern: &str) -> Result<AccessKey> {
+async fn search_key(service: &ObjectService, pattern: &str) -> Result<AccessKey> {
     if pattern.is_empty() {
         return Err(Error::bad_request("search pattern is empty"));
     }
-    let keys = service.list_keys()?;
+    let keys = service.list_keys().await?;
     if let Some(key) = keys.iter().find(|k| k.id == pattern) {
         return Ok(key.clone());
     }
@@ -129,13 +129,13 @@ fn search_key(service: &ObjectService, pattern: &str) -> Result<AccessKey> {
 }
 
 /// The API form of `key`, with the buckets it has rights on or names for.
-fn key_info(
+async fn key_info(
     service: &ObjectService,
     key: &AccessKey,
     show_secret: bool,
 ) -> Result<GetKeyInfoResponse> {
     let mut buckets = Vec::new();
-    for info in service.list_buckets()? {
+    for info in service.list_buckets().await? {
         let id = info.bucket.id;
         let permission = key.permission(&id);
         let local_aliases = local_aliases_of(key, &id);

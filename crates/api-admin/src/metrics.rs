@@ -5,10 +5,10 @@ use hangar_model::ObjectService;
 use crate::error::Result;
 
 /// The Prometheus exposition of `service`'s counters and gauges.
-pub(crate) fn render(service: &ObjectService) -> Result<String> {
+pub(crate) async fn render(service: &ObjectService) -> Result<String> {
     let (transactions, commits) = service.db().commit_stats();
-    let buckets = service.list_buckets()?.len();
-    let keys = service.list_keys()?.len();
+    let buckets = service.list_buckets().await?.len();
+    let keys = service.list_keys().await?.len();
     let mut out = String::new();
     metric(
         &mut out,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use hangar_block::{BlockStore, BlockStoreConfig, DataDir};
-use hangar_cluster::{Layout, NodeId};
+use hangar_cluster::testing::MemoryCluster;
 use hangar_db::Db;
 use hangar_model::{ModelConfig, ObjectService};
 use hangar_util::clock::Clock;
@@ -27,6 +27,7 @@ const TOKEN: &str = "test-admin-token";
 
 struct Harness {
     _dir: tempfile::TempDir,
+    _service_cluster: MemoryCluster,
     /// The cluster of the node under test, on `net`.
     cluster: std::sync::Arc<hangar_cluster::System>,
     /// The in-memory network other test nodes join.
@@ -53,8 +54,11 @@ impl Answer {
     }
 }
 
-/// A service over an in-memory database, with blocks under `dir`.
-fn new_service(dir: &std::path::Path) -> ObjectService {
+/// A service over an in-memory database, with blocks under `dir`, on a
+/// one-node cluster of its own (kept alive by the returned value).
+async fn new_service(dir: &std::path::Path) -> (ObjectService, MemoryCluster) {
+    let own = MemoryCluster::start(1, 1, std::time::Duration::ZERO).await;
+    let replicator = hangar_table::Replicator::new(own.systems[0].clone());
     let db = Db::open_in_memory().expect("db");
     let clock = Clock::system();
     let blocks = BlockStore::new(
@@ -71,15 +75,8 @@ fn new_service(dir: &std::path::Path) -> ObjectService {
         clock.clone(),
     )
     .expect("blocks");
-    let node = NodeId::from_public_key(b"admin-test");
-    ObjectService::new(
-        ModelConfig::default(),
-        db,
-        blocks,
-        &Layout::single_node(node),
-        node,
-        clock,
-    )
+    let service = ObjectService::new(ModelConfig::default(), db, blocks, &replicator, clock);
+    (service, own)
 }
 
 /// A cluster of one node on an in-memory network.
@@ -111,7 +108,7 @@ fn test_node(
 
 async fn start() -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
-    let service = new_service(dir.path());
+    let (service, service_cluster) = new_service(dir.path()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -129,6 +126,7 @@ async fn start() -> Harness {
     ));
     Harness {
         _dir: dir,
+        _service_cluster: service_cluster,
         cluster,
         net,
         secret,
@@ -670,9 +668,10 @@ async fn empty_token_is_refused() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
+    let (service, _service_cluster) = new_service(dir.path()).await;
     let result = serve(
         listener,
-        new_service(dir.path()),
+        service,
         test_cluster(),
         String::new(),
         CancellationToken::new(),

@@ -22,7 +22,7 @@ pub struct KeyStore(pub ObjectService);
 #[async_trait::async_trait]
 impl S3Auth for KeyStore {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.0.get_key(access_key) {
+        match self.0.get_key(access_key).await {
             Ok(k) => Ok(SecretKey::from(k.secret)),
             Err(_) => Err(s3_error!(
                 InvalidAccessKeyId,

@@ -9,13 +9,13 @@ use crate::headers::timestamp;
 use crate::{Need, S3Frontend};
 
 impl S3Frontend {
-    pub(crate) fn handle_list_buckets(
+    pub(crate) async fn handle_list_buckets(
         &self,
         req: &S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let mut buckets = Vec::new();
-        for info in self.model.list_buckets().map_err(to_s3)? {
+        for info in self.model.list_buckets().await.map_err(to_s3)? {
             if !key.permission(&info.bucket.id).is_any() {
                 continue;
             }
@@ -53,7 +53,7 @@ impl S3Frontend {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let input = req.input;
         if input.object_lock_enabled_for_bucket == Some(true) {
             return Err(s3_error!(NotImplemented, "Object lock is not supported"));
@@ -72,7 +72,7 @@ impl S3Frontend {
                 ));
             }
         }
-        if let Ok(id) = self.model.resolve_bucket(&input.bucket, Some(&key)) {
+        if let Ok(id) = self.model.resolve_bucket(&input.bucket, Some(&key)).await {
             return Err(if key.permission(&id).owner {
                 s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
             } else {
@@ -97,14 +97,15 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) fn handle_head_bucket(
+    pub(crate) async fn handle_head_bucket(
         &self,
         req: &S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let id = self
             .model
             .resolve_bucket(&req.input.bucket, Some(&key))
+            .await
             .map_err(to_s3)?;
         if !key.permission(&id).is_any() {
             return Err(s3_error!(AccessDenied));
@@ -119,18 +120,20 @@ impl S3Frontend {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
-        let id = self.bucket_for(&req.input.bucket, &key, Need::Owner)?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
+        let id = self
+            .bucket_for(&req.input.bucket, &key, Need::Owner)
+            .await?;
         self.model.delete_bucket(&id).await.map_err(to_s3)?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
-    pub(crate) fn handle_get_bucket_location(
+    pub(crate) async fn handle_get_bucket_location(
         &self,
         req: &S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
-        self.bucket_for(&req.input.bucket, &key, Need::Read)?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
+        self.bucket_for(&req.input.bucket, &key, Need::Read).await?;
         Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: Some(BucketLocationConstraint::from(self.settings.region.clone())),
         }))

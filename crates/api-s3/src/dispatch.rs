@@ -12,7 +12,7 @@ impl S3 for S3Frontend {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.handle_list_buckets(&req)
+        self.handle_list_buckets(&req).await
     }
     async fn create_bucket(
         &self,
@@ -24,7 +24,7 @@ impl S3 for S3Frontend {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.handle_head_bucket(&req)
+        self.handle_head_bucket(&req).await
     }
     async fn delete_bucket(
         &self,
@@ -36,7 +36,7 @@ impl S3 for S3Frontend {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.handle_get_bucket_location(&req)
+        self.handle_get_bucket_location(&req).await
     }
     async fn put_object(
         &self,
@@ -54,7 +54,7 @@ impl S3 for S3Frontend {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.handle_head_object(&req)
+        self.handle_head_object(&req).await
     }
     async fn delete_object(
         &self,
@@ -78,13 +78,13 @@ impl S3 for S3Frontend {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        self.handle_list_objects(&req)
+        self.handle_list_objects(&req).await
     }
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        self.handle_list_objects_v2(&req)
+        self.handle_list_objects_v2(&req).await
     }
     async fn create_multipart_upload(
         &self,
@@ -120,12 +120,12 @@ impl S3 for S3Frontend {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        self.handle_list_parts(&req)
+        self.handle_list_parts(&req).await
     }
     async fn list_multipart_uploads(
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        self.handle_list_multipart_uploads(&req)
+        self.handle_list_multipart_uploads(&req).await
     }
 }

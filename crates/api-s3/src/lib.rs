@@ -48,16 +48,17 @@ impl S3Frontend {
     }
 
     /// The access key that signed the request.
-    pub(crate) fn key_of(&self, credentials: Option<&Credentials>) -> S3Result<AccessKey> {
+    pub(crate) async fn key_of(&self, credentials: Option<&Credentials>) -> S3Result<AccessKey> {
         let c = credentials
             .ok_or_else(|| s3s::s3_error!(AccessDenied, "anonymous access is not allowed"))?;
         self.model
             .get_key(&c.access_key)
+            .await
             .map_err(|_| s3s::s3_error!(InvalidAccessKeyId))
     }
 
     /// Resolves `bucket` for `key` and checks the permission.
-    pub(crate) fn bucket_for(
+    pub(crate) async fn bucket_for(
         &self,
         name: &str,
         key: &AccessKey,
@@ -66,6 +67,7 @@ impl S3Frontend {
         let id = self
             .model
             .resolve_bucket(name, Some(key))
+            .await
             .map_err(error::to_s3)?;
         let p = key.permission(&id);
         let ok = match need {

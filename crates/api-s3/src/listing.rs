@@ -74,13 +74,13 @@ fn prefixes(r: &ListResult, enc: &Encoder) -> Vec<CommonPrefix> {
 }
 
 impl S3Frontend {
-    pub(crate) fn handle_list_objects(
+    pub(crate) async fn handle_list_objects(
         &self,
         req: &S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = &req.input;
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         let enc = encoder(i.encoding_type.as_ref())?;
         let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
         let params = ListParams {
@@ -89,7 +89,11 @@ impl S3Frontend {
             start_after: i.marker.clone().filter(|m| !m.is_empty()),
             max_keys: max_keys(i.max_keys)?,
         };
-        let r = self.model.list_objects(&bucket, &params).map_err(to_s3)?;
+        let r = self
+            .model
+            .list_objects(&bucket, &params)
+            .await
+            .map_err(to_s3)?;
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(i.bucket.clone()),
             prefix: Some(enc.apply(params.prefix.clone())),
@@ -109,13 +113,13 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) fn handle_list_objects_v2(
+    pub(crate) async fn handle_list_objects_v2(
         &self,
         req: &S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = &req.input;
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         let enc = encoder(i.encoding_type.as_ref())?;
         let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
         let token_key = match &i.continuation_token {
@@ -139,7 +143,11 @@ impl S3Frontend {
             start_after: token_key.or_else(|| i.start_after.clone().filter(|s| !s.is_empty())),
             max_keys: max_keys(i.max_keys)?,
         };
-        let r = self.model.list_objects(&bucket, &params).map_err(to_s3)?;
+        let r = self
+            .model
+            .list_objects(&bucket, &params)
+            .await
+            .map_err(to_s3)?;
         let next = if r.is_truncated {
             r.last
                 .as_ref()

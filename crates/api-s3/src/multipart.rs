@@ -38,7 +38,7 @@ impl S3Frontend {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = req.input;
         reject_unsupported(
             i.server_side_encryption.as_ref(),
@@ -58,7 +58,7 @@ impl S3Frontend {
                 "Full-object checksums of multipart uploads are not supported"
             ));
         }
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Write).await?;
         let stored = headers::to_stored(&StandardHeaders {
             cache_control: i.cache_control.as_ref(),
             content_disposition: i.content_disposition.as_ref(),
@@ -86,7 +86,7 @@ impl S3Frontend {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = req.input;
         if i.sse_customer_algorithm.is_some() {
             return Err(s3_error!(
@@ -94,7 +94,7 @@ impl S3Frontend {
                 "Server-side encryption is not supported"
             ));
         }
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Write).await?;
         let params = checksums::put_params(
             &ChecksumFields {
                 algorithm: i.checksum_algorithm.as_ref(),
@@ -136,7 +136,7 @@ impl S3Frontend {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = req.input;
         if i.sse_customer_algorithm.is_some() || i.copy_source_sse_customer_algorithm.is_some() {
             return Err(s3_error!(
@@ -144,19 +144,21 @@ impl S3Frontend {
                 "Server-side encryption is not supported"
             ));
         }
-        let source = self.copy_source_object(
-            &key,
-            &i.copy_source,
-            &Conditions {
-                if_match: i.copy_source_if_match.as_ref(),
-                if_none_match: i.copy_source_if_none_match.as_ref(),
-                if_modified_since: i.copy_source_if_modified_since.as_ref(),
-                if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
-            },
-        )?;
+        let source = self
+            .copy_source_object(
+                &key,
+                &i.copy_source,
+                &Conditions {
+                    if_match: i.copy_source_if_match.as_ref(),
+                    if_none_match: i.copy_source_if_none_match.as_ref(),
+                    if_modified_since: i.copy_source_if_modified_since.as_ref(),
+                    if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
+                },
+            )
+            .await?;
         let data = source.data;
         let meta = data.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Write).await?;
         let span = match &i.copy_source_range {
             None => 0..meta.size,
             Some(r) => {
@@ -206,7 +208,7 @@ impl S3Frontend {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = req.input;
         if i.if_match.is_some() || i.if_none_match.is_some() || i.mpu_object_size.is_some() {
             return Err(s3_error!(
@@ -214,7 +216,7 @@ impl S3Frontend {
                 "Conditional completion is not supported"
             ));
         }
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Write).await?;
         let parts = i
             .multipart_upload
             .and_then(|m| m.parts)
@@ -263,9 +265,9 @@ impl S3Frontend {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = req.input;
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Write).await?;
         self.model
             .abort_multipart_upload(bucket, &i.key, upload_id(&i.upload_id)?)
             .await
@@ -275,13 +277,13 @@ impl S3Frontend {
         Ok(resp)
     }
 
-    pub(crate) fn handle_list_parts(
+    pub(crate) async fn handle_list_parts(
         &self,
         req: &S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = &req.input;
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         let marker = match &i.part_number_marker {
             Some(m) => u32::try_from(*m)
                 .map_err(|_| s3_error!(InvalidArgument, "invalid part-number-marker"))?,
@@ -291,6 +293,7 @@ impl S3Frontend {
         let (parts, truncated) = self
             .model
             .list_parts(&bucket, &i.key, &upload_id(&i.upload_id)?, marker, max)
+            .await
             .map_err(to_s3)?;
         let next = parts.last().and_then(|p| i32::try_from(p.part_number).ok());
         Ok(S3Response::new(ListPartsOutput {
@@ -325,13 +328,13 @@ impl S3Frontend {
         }))
     }
 
-    pub(crate) fn handle_list_multipart_uploads(
+    pub(crate) async fn handle_list_multipart_uploads(
         &self,
         req: &S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = &req.input;
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         if i.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {
             return Err(s3_error!(
                 NotImplemented,
@@ -355,6 +358,7 @@ impl S3Frontend {
         let (uploads, truncated) = self
             .model
             .list_multipart_uploads(&bucket, &prefix, i.key_marker.as_deref(), max)
+            .await
             .map_err(to_s3)?;
         let last = uploads
             .last()

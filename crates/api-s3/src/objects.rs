@@ -74,13 +74,14 @@ pub(crate) fn reject_version_id(v: Option<&String>) -> S3Result<()> {
     }
 }
 
-fn current_meta(
+async fn current_meta(
     model: &ObjectService,
     bucket: &hangar_util::Uuid,
     key: &str,
 ) -> Option<(ObjectVersion, ObjectMeta)> {
     model
         .get_object(bucket, key)
+        .await
         .ok()
         .and_then(|(v, d)| d.meta().cloned().map(|m| (v, m)))
 }
@@ -100,7 +101,7 @@ impl S3Frontend {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = req.input;
         reject_unsupported(
             i.server_side_encryption.as_ref(),
@@ -114,14 +115,14 @@ impl S3Frontend {
         if i.write_offset_bytes.is_some() {
             return Err(s3_error!(NotImplemented, "Appends are not supported"));
         }
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Write).await?;
         if i.if_match.is_some() || i.if_none_match.is_some() {
             let c = Conditions {
                 if_match: i.if_match.as_ref(),
                 if_none_match: i.if_none_match.as_ref(),
                 ..Default::default()
             };
-            match current_meta(&self.model, &bucket, &i.key) {
+            match current_meta(&self.model, &bucket, &i.key).await {
                 Some((v, m)) => conditions::check(&c, &m.etag, v.timestamp, false)?,
                 None if i.if_match.is_some() => return Err(s3_error!(NoSuchKey)),
                 None => {}
@@ -185,7 +186,7 @@ impl S3Frontend {
     }
 
     /// Shared by GET and HEAD: finds the version, checks conditions, computes the range.
-    fn locate(
+    async fn locate(
         &self,
         bucket: &hangar_util::Uuid,
         key: &str,
@@ -193,7 +194,7 @@ impl S3Frontend {
         part_number: Option<i32>,
         range: Option<&Range>,
     ) -> S3Result<Located> {
-        let (version, data) = self.model.get_object(bucket, key).map_err(to_s3)?;
+        let (version, data) = self.model.get_object(bucket, key).await.map_err(to_s3)?;
         let meta = data.meta().cloned().ok_or_else(|| s3_error!(NoSuchKey))?;
         conditions::check(cond, &meta.etag, version.timestamp, true)?;
         let (span, parts) = match (part_number, range) {
@@ -232,7 +233,7 @@ impl S3Frontend {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = &req.input;
         reject_version_id(i.version_id.as_ref())?;
         if i.sse_customer_algorithm.is_some() {
@@ -241,14 +242,16 @@ impl S3Frontend {
                 "Server-side encryption is not supported"
             ));
         }
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         let cond = Conditions {
             if_match: i.if_match.as_ref(),
             if_none_match: i.if_none_match.as_ref(),
             if_modified_since: i.if_modified_since.as_ref(),
             if_unmodified_since: i.if_unmodified_since.as_ref(),
         };
-        let located = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
+        let located = self
+            .locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())
+            .await?;
         let body = self.model.read_data(&located.data, located.span.clone());
         let (h, status) = describe(&located, i.range.is_some(), i.checksum_mode.as_ref());
         let out = GetObjectOutput {
@@ -278,11 +281,11 @@ impl S3Frontend {
         Ok(resp)
     }
 
-    pub(crate) fn handle_head_object(
+    pub(crate) async fn handle_head_object(
         &self,
         req: &S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = &req.input;
         reject_version_id(i.version_id.as_ref())?;
         if i.sse_customer_algorithm.is_some() {
@@ -291,14 +294,16 @@ impl S3Frontend {
                 "Server-side encryption is not supported"
             ));
         }
-        let bucket = self.bucket_for(&i.bucket, &key, Need::Read)?;
+        let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         let cond = Conditions {
             if_match: i.if_match.as_ref(),
             if_none_match: i.if_none_match.as_ref(),
             if_modified_since: i.if_modified_since.as_ref(),
             if_unmodified_since: i.if_unmodified_since.as_ref(),
         };
-        let located = self.locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())?;
+        let located = self
+            .locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())
+            .await?;
         let (out, status) = describe(&located, i.range.is_some(), i.checksum_mode.as_ref());
         let mut resp = S3Response::new(out);
         resp.status = status;
@@ -309,9 +314,11 @@ impl S3Frontend {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         reject_version_id(req.input.version_id.as_ref())?;
-        let bucket = self.bucket_for(&req.input.bucket, &key, Need::Write)?;
+        let bucket = self
+            .bucket_for(&req.input.bucket, &key, Need::Write)
+            .await?;
         self.model
             .delete_object(bucket, &req.input.key)
             .await
@@ -325,8 +332,10 @@ impl S3Frontend {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
-        let bucket = self.bucket_for(&req.input.bucket, &key, Need::Write)?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
+        let bucket = self
+            .bucket_for(&req.input.bucket, &key, Need::Write)
+            .await?;
         let quiet = req.input.delete.quiet == Some(true);
         if req.input.delete.objects.len() > 1000 {
             return Err(s3_error!(
@@ -382,7 +391,7 @@ impl S3Frontend {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref())?;
+        let key = self.key_of(req.credentials.as_ref()).await?;
         let i = req.input;
         reject_unsupported(
             i.server_side_encryption.as_ref(),
@@ -398,18 +407,20 @@ impl S3Frontend {
                     .is_some_and(|t| t.as_str() == TaggingDirective::REPLACE),
             i.website_redirect_location.is_some(),
         )?;
-        let source = self.copy_source_object(
-            &key,
-            &i.copy_source,
-            &Conditions {
-                if_match: i.copy_source_if_match.as_ref(),
-                if_none_match: i.copy_source_if_none_match.as_ref(),
-                if_modified_since: i.copy_source_if_modified_since.as_ref(),
-                if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
-            },
-        )?;
+        let source = self
+            .copy_source_object(
+                &key,
+                &i.copy_source,
+                &Conditions {
+                    if_match: i.copy_source_if_match.as_ref(),
+                    if_none_match: i.copy_source_if_none_match.as_ref(),
+                    if_modified_since: i.copy_source_if_modified_since.as_ref(),
+                    if_unmodified_since: i.copy_source_if_unmodified_since.as_ref(),
+                },
+            )
+            .await?;
         let (src_bucket, src_key, data) = (source.bucket, source.key, source.data);
-        let dst_bucket = self.bucket_for(&i.bucket, &key, Need::Write)?;
+        let dst_bucket = self.bucket_for(&i.bucket, &key, Need::Write).await?;
         let replace = i
             .metadata_directive
             .as_ref()
@@ -462,7 +473,7 @@ pub(crate) struct CopySourceObject {
 impl S3Frontend {
     /// Resolves a copy source for `key` (read permission, no version ids) and
     /// checks the `x-amz-copy-source-if-*` conditions against it.
-    pub(crate) fn copy_source_object(
+    pub(crate) async fn copy_source_object(
         &self,
         key: &AccessKey,
         source: &CopySource,
@@ -470,8 +481,12 @@ impl S3Frontend {
     ) -> S3Result<CopySourceObject> {
         let (bucket_name, src_key, version_id) = copy_source(source)?;
         reject_version_id(version_id.as_ref())?;
-        let bucket = self.bucket_for(&bucket_name, key, Need::Read)?;
-        let (version, data) = self.model.get_object(&bucket, &src_key).map_err(to_s3)?;
+        let bucket = self.bucket_for(&bucket_name, key, Need::Read).await?;
+        let (version, data) = self
+            .model
+            .get_object(&bucket, &src_key)
+            .await
+            .map_err(to_s3)?;
         let meta = data.meta().ok_or_else(|| s3_error!(NoSuchKey))?;
         conditions::check(cond, &meta.etag, version.timestamp, false)?;
         Ok(CopySourceObject {

@@ -65,6 +65,10 @@ pub struct RawConfig {
     /// layout parameter, changed with `hangar layout config`).
     #[serde(default = "default_replication_factor")]
     pub replication_factor: usize,
+    /// Single-node mode (no configuration file): the node gives itself the
+    /// whole layout at its first start.
+    #[serde(skip)]
+    pub single_node: bool,
     /// S3 endpoint.
     pub s3_api: RawS3,
     /// Admin endpoint.
@@ -214,6 +218,9 @@ pub struct Config {
     pub bootstrap_peers: Vec<BootstrapPeer>,
     /// Replication factor of a new cluster's layout.
     pub replication_factor: usize,
+    /// Single-node mode: the node gives itself the whole layout at its
+    /// first start.
+    pub single_node: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -257,6 +264,7 @@ impl RawConfig {
             rpc_congestion: default_congestion(),
             bootstrap_peers: Vec::new(),
             replication_factor: 1,
+            single_node: true,
             s3_api: RawS3 {
                 bind_addr: s3,
                 region: default_region(),
@@ -383,6 +391,7 @@ impl RawConfig {
             rpc_congestion,
             bootstrap_peers,
             replication_factor: self.replication_factor,
+            single_node: self.single_node,
         })
     }
 }

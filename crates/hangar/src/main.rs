@@ -225,7 +225,7 @@ async fn announce(
 ) -> anyhow::Result<()> {
     let key = server::default_key(&running.model).await?;
     if let Some(b) = &args.bucket {
-        match running.model.resolve_bucket(b, Some(&key)) {
+        match running.model.resolve_bucket(b, Some(&key)).await {
             Ok(_) => {}
             Err(_) => {
                 running

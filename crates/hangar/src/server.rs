@@ -6,10 +6,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use hangar_block::{BlockStore, BlockStoreConfig};
 use hangar_cluster::history::LayoutParams;
+use hangar_cluster::history::NodeRole;
 use hangar_cluster::membership::MembershipConfig;
-use hangar_cluster::{ClusterConfig, Layout, NodeId, System};
+use hangar_cluster::{ClusterConfig, NodeId, System};
 use hangar_db::{Db, DbConfig, Durability};
 use hangar_model::{ModelConfig, ObjectService};
+use hangar_table::Replicator;
 use hangar_util::clock::Clock;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +30,14 @@ const GC_BLOCKS_PER_STEP: usize = 1024;
 const SWEEP_PERIOD: Duration = Duration::from_secs(24 * 3600);
 /// Age a file must have for a periodic sweep to touch it.
 const SWEEP_MIN_AGE: Duration = Duration::from_secs(3600);
+/// How often each table compares its partitions with their other replicas.
+const ANTI_ENTROPY_PERIOD: Duration = Duration::from_secs(60);
+/// Zone of a single node's layout.
+const SINGLE_NODE_ZONE: &str = "dc1";
+/// Capacity of a single node's layout role. Capacities only weigh nodes
+/// against each other: alone, a node holds everything whatever its number
+/// (change it with `hangar layout assign` when other nodes join).
+const SINGLE_NODE_CAPACITY: u64 = 1 << 40;
 
 /// A running server's endpoints.
 pub struct Running {
@@ -99,6 +109,10 @@ pub async fn start(
         clock.clone(),
     )
     .context("opening data directories")?;
+    if config.single_node {
+        claim_whole_layout(&cluster)?;
+    }
+    let replicator = Replicator::new(cluster.clone());
     let model = ObjectService::new(
         ModelConfig {
             block_size: config.block_size,
@@ -109,10 +123,10 @@ pub async fn start(
         },
         db,
         blocks,
-        &Layout::single_node(node),
-        node,
+        &replicator,
         clock,
     );
+    model.start_anti_entropy(ANTI_ENTROPY_PERIOD);
     model
         .recover_interrupted_uploads()
         .await
@@ -160,10 +174,37 @@ pub async fn start(
     Ok((running, tasks))
 }
 
+/// Single-node mode: before the first layout is applied, gives this node
+/// every partition (replication factor 1), so that it serves at once. A
+/// cluster built later from it changes this layout like any other.
+fn claim_whole_layout(cluster: &System) -> anyhow::Result<()> {
+    if cluster.layout().snapshot().current().version > 0 {
+        return Ok(());
+    }
+    let id = cluster.id();
+    let capacity = SINGLE_NODE_CAPACITY;
+    cluster
+        .layout()
+        .update(|h, ts| {
+            h.stage_role(
+                id,
+                NodeRole::storage(SINGLE_NODE_ZONE.to_string(), capacity),
+                ts,
+            )?;
+            h.apply(Some(1), ts.saturating_add(1))
+        })
+        .context("applying the single-node layout")?;
+    info!(node = %id, "single-node mode: this node holds every partition (layout version 1)");
+    Ok(())
+}
+
 /// Releases unreferenced data and deletes blocks past their grace delay,
 /// working continuously while there is work and waking once a second otherwise.
 async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
     loop {
+        if let Err(e) = model.release_ended_uploads().await {
+            warn!(error = %e, "releasing the parts of ended uploads failed");
+        }
         let released = model
             .release_some(RELEASE_ROWS_PER_STEP)
             .await
@@ -218,7 +259,8 @@ pub async fn default_key(
     model: &ObjectService,
 ) -> anyhow::Result<hangar_model::schema::access_key::AccessKey> {
     if let Some(k) = model
-        .list_keys()?
+        .list_keys()
+        .await?
         .into_iter()
         .find(|k| k.name.get() == "default")
     {

@@ -153,7 +153,8 @@ impl Replicator {
         self.inner.system.layout().live_routing()
     }
 
-    pub(crate) fn system(&self) -> &Arc<System> {
+    /// The node's cluster.
+    pub fn system(&self) -> &Arc<System> {
         &self.inner.system
     }
 }

@@ -1,6 +1,6 @@
 //! Where a table's entries live and how many copies must answer.
 
-use hangar_cluster::{Layout, NodeId, Routing};
+use hangar_cluster::{Layout, NodeId, Partition, Routing};
 use hangar_util::Hash;
 
 /// A table's replication policy.
@@ -45,6 +45,22 @@ impl Replication {
             read_nodes,
             read_quorum,
         }
+    }
+
+    /// The nodes holding `partition` in any live layout version under
+    /// `routing` (anti-entropy peers), sorted.
+    pub fn holders(self, routing: &Routing, partition: Partition) -> Vec<NodeId> {
+        let mut nodes: Vec<NodeId> = routing
+            .writes
+            .iter()
+            .flat_map(|l| match self {
+                Replication::Sharded => l.partition_nodes(partition).to_vec(),
+                Replication::Full => l.all_nodes(),
+            })
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
     }
 
     /// Nodes, write quorum and read quorum in one layout version.

@@ -32,11 +32,15 @@ pub trait TableSchema: Send + Sync + 'static {
     /// The entry type.
     type Entry: Entry;
 
-    /// Runs in the transaction that changes an entry from `old` to `new`.
+    /// Runs in the transaction that merges `incoming` into `old` (the stored
+    /// entry, if any), giving `new`; also when nothing changed, so that a hook
+    /// sees what an incoming entry lost to (an older version that arrives
+    /// late). Hooks must therefore be idempotent.
     fn updated(
         &self,
         _tx: &mut Tx<'_>,
         _old: Option<&Self::Entry>,
+        _incoming: &Self::Entry,
         _new: &Self::Entry,
     ) -> Result<()> {
         Ok(())
@@ -182,14 +186,13 @@ impl<S: TableSchema> Table<S> {
             new.merge(entry);
         }
         let bytes = new.encode()?;
-        if stored.as_deref() == Some(&bytes[..]) {
-            return Ok(new);
+        if stored.as_deref() != Some(&bytes[..]) {
+            tx.insert(S::TREE, &key, &bytes)?;
+            if let Some(summary) = self.summary() {
+                summary.update(tx, &key, stored.as_deref(), Some(&bytes))?;
+            }
         }
-        tx.insert(S::TREE, &key, &bytes)?;
-        if let Some(summary) = self.summary() {
-            summary.update(tx, &key, stored.as_deref(), Some(&bytes))?;
-        }
-        self.inner.schema.updated(tx, old.as_ref(), &new)?;
+        self.inner.schema.updated(tx, old.as_ref(), entry, &new)?;
         Ok(new)
     }
 
@@ -351,6 +354,23 @@ impl<S: TableSchema> Table<S> {
             self.repair(stale.into_iter().map(|n| (n, vec![bytes.clone()])));
         }
         Ok(merged)
+    }
+
+    /// Reads one entry from this node's copy when it holds the entry's
+    /// partition and has the entry, else like [`Table::read`]. Cheaper than a
+    /// quorum read but may miss a change not yet replicated here: for entries
+    /// read on every request (access keys, bucket names), whose changes are
+    /// rare and spread within seconds.
+    pub async fn read_near(&self, pk: &Hash, sk: &[u8]) -> Result<Option<S::Entry>> {
+        if let Where::Cluster { replicator, .. } = &self.inner.placement {
+            let me = replicator.local_id();
+            if self.placement(pk).read_nodes.contains(&me) {
+                if let Some(e) = self.get(pk, sk)? {
+                    return Ok(Some(e));
+                }
+            }
+        }
+        self.read(pk, sk).await
     }
 
     /// Reads up to `limit` entries of partition key `pk` from sort key `start`

@@ -11,10 +11,11 @@
 
 use anyhow::Context;
 use hangar_block::{BlockStore, BlockStoreConfig, DataDir};
-use hangar_cluster::{Layout, NodeId};
+use hangar_cluster::testing::MemoryCluster;
 use hangar_db::Db;
 use hangar_model::schema::access_key::AccessKey;
 use hangar_model::{ModelConfig, ObjectService};
+use hangar_table::Replicator;
 use hangar_util::clock::Clock;
 
 /// An in-process node and a client for it.
@@ -26,7 +27,74 @@ pub struct TestNode {
     /// An AWS SDK client signing with [`TestNode::key`].
     pub s3: aws_sdk_s3::Client,
     settings: hangar_api_s3::S3Settings,
+    _cluster: MemoryCluster,
     _dir: tempfile::TempDir,
+}
+
+/// The object service of the node of `replicator`, with its metadata in
+/// memory and its blocks under `dir`.
+pub fn service_on(
+    replicator: &Replicator,
+    dir: &std::path::Path,
+    config: ModelConfig,
+    clock: Clock,
+) -> anyhow::Result<ObjectService> {
+    let db = Db::open_in_memory()?;
+    let blocks = BlockStore::new(
+        BlockStoreConfig {
+            data_dirs: vec![DataDir {
+                path: dir.join("blocks"),
+                capacity: 1,
+            }],
+            compression_level: Some(1),
+            fsync: false,
+            gc_delay_msec: 0,
+        },
+        db.clone(),
+        clock.clone(),
+    )?;
+    Ok(ObjectService::new(config, db, blocks, replicator, clock))
+}
+
+/// Nodes on the in-memory network (see [`MemoryCluster::start`]), each with
+/// an object service.
+pub struct TestCluster {
+    /// The network and the nodes' clusters.
+    pub cluster: MemoryCluster,
+    /// Each node's object service, in node order.
+    pub services: Vec<ObjectService>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl TestCluster {
+    /// Starts `nodes` nodes with `replication_factor`, each serving objects
+    /// with `config`.
+    pub async fn start(
+        nodes: usize,
+        replication_factor: usize,
+        config: ModelConfig,
+    ) -> anyhow::Result<Self> {
+        let cluster =
+            MemoryCluster::start(nodes, replication_factor, std::time::Duration::ZERO).await;
+        let mut services = Vec::new();
+        let mut dirs = Vec::new();
+        for system in &cluster.systems {
+            let dir = tempfile::tempdir()?;
+            let replicator = Replicator::new(system.clone());
+            services.push(service_on(
+                &replicator,
+                dir.path(),
+                config.clone(),
+                Clock::system(),
+            )?);
+            dirs.push(dir);
+        }
+        Ok(TestCluster {
+            cluster,
+            services,
+            _dirs: dirs,
+        })
+    }
 }
 
 impl TestNode {
@@ -39,23 +107,11 @@ impl TestNode {
     /// the client uses virtual-host-style addressing under it.
     pub async fn start_with(settings: hangar_api_s3::S3Settings) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let db = Db::open_in_memory()?;
-        let clock = Clock::system();
-        let blocks = BlockStore::new(
-            BlockStoreConfig {
-                data_dirs: vec![DataDir {
-                    path: dir.path().join("blocks"),
-                    capacity: 1,
-                }],
-                compression_level: Some(1),
-                fsync: false,
-                gc_delay_msec: 0,
-            },
-            db.clone(),
-            clock.clone(),
-        )?;
-        let node = NodeId::from_public_key(b"testkit");
-        let model = ObjectService::new(
+        let cluster = MemoryCluster::start(1, 1, std::time::Duration::ZERO).await;
+        let replicator = Replicator::new(cluster.systems[0].clone());
+        let model = service_on(
+            &replicator,
+            dir.path(),
             ModelConfig {
                 block_size: 64 << 10,
                 inline_threshold: 4096,
@@ -63,12 +119,8 @@ impl TestNode {
                 release_delay_msec: 0,
                 body_idle_timeout: std::time::Duration::from_secs(60),
             },
-            db,
-            blocks,
-            &Layout::single_node(node),
-            node,
-            clock,
-        );
+            Clock::system(),
+        )?;
         let key = model.create_key("test").await?;
         let key = model.update_key(&key.id, None, Some(true)).await?;
         let s3 = Self::client_for(&model, &settings, &key.id, &key.secret)?;
@@ -77,6 +129,7 @@ impl TestNode {
             key,
             s3,
             settings,
+            _cluster: cluster,
             _dir: dir,
         })
     }

@@ -1,9 +1,9 @@
 //! Block rows: one row per block of a data id (a simple object's data or one
-//! multipart part), so a huge object never rewrites a huge row. Inserting a row
-//! takes a reference on its block in the same transaction.
+//! multipart part), so a huge object never rewrites a huge row. Rows live on
+//! the nodes of their data id's partition; the reference they hold on their
+//! block is a [`super::block_ref::BlockRef`], which lives with the block.
 
-use hangar_block::BlockStore;
-use hangar_db::{Tree, Tx};
+use hangar_db::Tree;
 use hangar_table::{Entry, TableSchema};
 use hangar_util::crdt::Crdt;
 use hangar_util::encoding::Versioned;
@@ -21,11 +21,17 @@ pub struct BlockRow {
     pub hash: Hash,
     /// Uncompressed size in bytes.
     pub size: u32,
+    /// Set once the data was released (a tombstone: every replica must learn
+    /// it before the row may be forgotten).
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 impl Crdt for BlockRow {
-    // Rows are immutable: a data id's block at an offset never changes.
-    fn merge(&mut self, _other: &Self) {}
+    // A data id's block at an offset never changes; only its release does.
+    fn merge(&mut self, other: &Self) {
+        self.deleted |= other.deleted;
+    }
 }
 
 impl Versioned for BlockRow {
@@ -42,31 +48,28 @@ impl Entry for BlockRow {
     }
 }
 
+impl BlockRow {
+    /// The reference this row holds on its block.
+    pub fn block_ref(&self) -> super::block_ref::BlockRef {
+        super::block_ref::BlockRef {
+            hash: self.hash,
+            data_id: self.data_id,
+            offset: self.offset,
+            deleted: self.deleted,
+        }
+    }
+}
+
 /// Partition key of a data id's rows.
 pub fn data_partition(data_id: &Uuid) -> Hash {
     Hash::of(data_id.as_bytes())
 }
 
-/// Schema of the block row table; its hook keeps block reference counts.
-#[derive(Debug)]
-pub struct BlockRowTable {
-    /// The store whose counts the hook changes.
-    pub blocks: BlockStore,
-}
+/// The block rows table.
+#[derive(Debug, Default)]
+pub struct BlockRowTable;
 
 impl TableSchema for BlockRowTable {
     const TREE: Tree = Tree("block_rows");
     type Entry = BlockRow;
-
-    fn updated(
-        &self,
-        tx: &mut Tx<'_>,
-        old: Option<&BlockRow>,
-        new: &BlockRow,
-    ) -> hangar_table::Result<()> {
-        if old.is_none() {
-            self.blocks.incref(tx, &new.hash)?;
-        }
-        Ok(())
-    }
 }

@@ -1,6 +1,7 @@
 //! The model's tables: one module per schema.
 
 pub mod access_key;
+pub mod block_ref;
 pub mod block_row;
 pub mod bucket;
 pub mod object;

@@ -62,11 +62,14 @@ impl TableSchema for PartTable {
         &self,
         tx: &mut hangar_db::Tx<'_>,
         old: Option<&Part>,
+        incoming: &Part,
         new: &Part,
     ) -> hangar_table::Result<()> {
-        if let Some(old) = old {
-            if old.data_id != new.data_id {
-                crate::release::queue(tx, &old.data_id)?;
+        // The data of a part replaced by a re-upload, or of a re-upload that
+        // lost to a newer one, is no longer used.
+        for loser in old.into_iter().chain([incoming]) {
+            if loser.data_id != new.data_id {
+                crate::release::queue(tx, &loser.data_id)?;
             }
         }
         Ok(())

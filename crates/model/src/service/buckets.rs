@@ -1,14 +1,14 @@
 //! Bucket management: creation, names, permissions, deletion.
 
-use hangar_db::Tx;
+use hangar_table::WriteBatch;
 use hangar_util::crdt::Lww;
-use hangar_util::{Hash, Uuid};
+use hangar_util::Uuid;
 
 use super::ObjectService;
 use crate::schema::access_key::{AccessKey, Permission};
 use crate::schema::bucket::{Bucket, BucketAlias};
 use crate::schema::global_partition;
-use crate::schema::object::{bucket_partition, Object, VersionState};
+use crate::schema::object::{bucket_partition, VersionState};
 use crate::{Error, Result};
 
 /// Most buckets or aliases listed at once.
@@ -50,7 +50,10 @@ impl ObjectService {
                 name: name.to_string(),
             });
         }
-        if let Ok(existing) = self.resolve_bucket(name, owner) {
+        // Creations of one name through this node are checked and written
+        // one at a time.
+        let _name = self.inner.locks.name(b"", name.as_bytes()).await;
+        if let Ok(existing) = self.resolve_bucket_quorum(name, owner).await {
             let owned_by_you = owner.is_some_and(|k| k.permission(&existing).owner);
             return Err(Error::BucketAlreadyExists { owned_by_you });
         }
@@ -65,41 +68,36 @@ impl ObjectService {
             name: name.to_string(),
             bucket: Lww::new(ts, Some(id)),
         };
-        let owner_id = owner.map(|k| k.id.clone());
-        let this = self.clone();
-        self.inner
-            .db
-            .transaction(move |tx| {
-                // Checked again inside the transaction: two concurrent creations
-                // of one name must not both succeed.
-                let pk = global_partition("bucket_aliases");
-                if let Some(a) = this.inner.aliases.get_in(tx, &pk, alias.name.as_bytes())? {
-                    if a.bucket.get().is_some() {
-                        return Err(Error::BucketAlreadyExists {
-                            owned_by_you: false,
-                        });
-                    }
-                }
-                this.inner.buckets.insert_in(tx, &bucket)?;
-                this.inner.aliases.insert_in(tx, &alias)?;
-                if let Some(owner_id) = owner_id {
-                    let pk = global_partition("access_keys");
-                    let mut key = this
-                        .inner
-                        .keys
-                        .get_in(tx, &pk, owner_id.as_bytes())?
-                        .ok_or(Error::NoSuchAccessKey { id: owner_id })?;
-                    key.permissions.set(ts, id, Permission::ALL);
-                    this.inner.keys.insert_in(tx, &key)?;
-                }
-                Ok(())
-            })
-            .await?;
+        let mut batch = WriteBatch::new(&self.inner.replicator);
+        batch.add(&self.inner.buckets, &bucket)?;
+        batch.add(&self.inner.aliases, &alias)?;
+        if let Some(owner) = owner {
+            let mut key = self.get_key(&owner.id).await?;
+            key.permissions.set(ts, id, Permission::ALL);
+            batch.add(&self.inner.keys, &key)?;
+        }
+        batch.commit().await?;
         Ok(id)
     }
 
+    /// Like [`ObjectService::resolve_bucket`], but global names are read from
+    /// a quorum: for checks before a name is taken.
+    async fn resolve_bucket_quorum(&self, name: &str, key: Option<&AccessKey>) -> Result<Uuid> {
+        if let Some(Some(id)) = key.and_then(|k| k.local_aliases.get(&name.to_string()).copied()) {
+            return Ok(id);
+        }
+        let pk = global_partition("bucket_aliases");
+        let alias = self.inner.aliases.read(&pk, name.as_bytes()).await?;
+        match alias.and_then(|a| *a.bucket.get()) {
+            Some(id) => Ok(id),
+            None => Err(Error::NoSuchBucket {
+                name: name.to_string(),
+            }),
+        }
+    }
+
     /// The bucket named `name` for `key` (its local names first, then global names).
-    pub fn resolve_bucket(&self, name: &str, key: Option<&AccessKey>) -> Result<Uuid> {
+    pub async fn resolve_bucket(&self, name: &str, key: Option<&AccessKey>) -> Result<Uuid> {
         let no_such = || Error::NoSuchBucket {
             name: name.to_string(),
         };
@@ -111,36 +109,36 @@ impl ObjectService {
                 let alias = self
                     .inner
                     .aliases
-                    .get(&pk, name.as_bytes())?
+                    .read_near(&pk, name.as_bytes())
+                    .await?
                     .ok_or_else(no_such)?;
                 alias.bucket.get().ok_or_else(no_such)?
             }
         };
-        match self.get_bucket(&id)? {
+        match self.get_bucket(&id).await? {
             Some(_) => Ok(id),
             None => Err(no_such()),
         }
     }
 
     /// The bucket `id`, unless missing or deleted.
-    pub fn get_bucket(&self, id: &Uuid) -> Result<Option<Bucket>> {
+    pub async fn get_bucket(&self, id: &Uuid) -> Result<Option<Bucket>> {
         let b = self
             .inner
             .buckets
-            .get(&global_partition("buckets"), id.as_bytes())?;
+            .read_near(&global_partition("buckets"), id.as_bytes())
+            .await?;
         Ok(b.filter(|b| !*b.deleted.get()))
     }
 
     /// Every live bucket with its global names.
-    pub fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+    pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
         let buckets = self
             .inner
             .buckets
-            .range(&global_partition("buckets"), b"", LISTED_MAX)?;
-        let aliases =
-            self.inner
-                .aliases
-                .range(&global_partition("bucket_aliases"), b"", LISTED_MAX)?;
+            .read_range(&global_partition("buckets"), b"", LISTED_MAX)
+            .await?;
+        let aliases = self.global_aliases().await?;
         Ok(buckets
             .into_iter()
             .filter(|b| !*b.deleted.get())
@@ -155,32 +153,25 @@ impl ObjectService {
             .collect())
     }
 
-    /// Whether the bucket holds no object and no upload.
-    pub fn is_bucket_empty(&self, id: &Uuid) -> Result<bool> {
-        self.bucket_empty_with(id, |pk, start| {
-            Ok(self.inner.objects.range(pk, start, EMPTINESS_BATCH)?)
-        })
+    /// Every global name.
+    async fn global_aliases(&self) -> Result<Vec<BucketAlias>> {
+        Ok(self
+            .inner
+            .aliases
+            .read_range(&global_partition("bucket_aliases"), b"", LISTED_MAX)
+            .await?)
     }
 
-    /// Like [`ObjectService::is_bucket_empty`], inside a transaction.
-    fn is_bucket_empty_in(&self, tx: &mut Tx<'_>, id: &Uuid) -> Result<bool> {
-        self.bucket_empty_with(id, |pk, start| {
-            Ok(self
-                .inner
-                .objects
-                .range_in(tx, pk, start, EMPTINESS_BATCH)?)
-        })
-    }
-
-    fn bucket_empty_with(
-        &self,
-        id: &Uuid,
-        mut range: impl FnMut(&Hash, &[u8]) -> Result<Vec<Object>>,
-    ) -> Result<bool> {
+    /// Whether the bucket holds no object and no upload (read from a quorum).
+    pub async fn is_bucket_empty(&self, id: &Uuid) -> Result<bool> {
         let pk = bucket_partition(id);
         let mut start = Vec::new();
         loop {
-            let batch = range(&pk, &start)?;
+            let batch = self
+                .inner
+                .objects
+                .read_range(&pk, &start, EMPTINESS_BATCH)
+                .await?;
             if batch.iter().any(|o| {
                 o.visible().is_some()
                     || o.versions
@@ -199,74 +190,56 @@ impl ObjectService {
         }
     }
 
-    /// Fails with `NoSuchBucket` unless `id` is a live bucket, as seen by `tx`.
-    /// Every write that adds an object to a bucket checks this in the
-    /// transaction that adds it, so it cannot race with the bucket's deletion.
-    pub(crate) fn check_bucket_live_in(&self, tx: &mut Tx<'_>, id: &Uuid) -> Result<()> {
-        let bucket = self
-            .inner
-            .buckets
-            .get_in(tx, &global_partition("buckets"), id.as_bytes())?;
-        if bucket.is_some_and(|b| !*b.deleted.get()) {
-            Ok(())
-        } else {
-            Err(Error::NoSuchBucket { name: id.to_hex() })
+    /// Fails with `NoSuchBucket` unless `id` is a live bucket. Writes that add
+    /// to a bucket check this while holding the bucket's write lock, which its
+    /// deletion through this node takes exclusively.
+    pub(crate) async fn check_bucket_live(&self, id: &Uuid) -> Result<()> {
+        match self.get_bucket(id).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::NoSuchBucket { name: id.to_hex() }),
         }
     }
 
     /// Deletes an empty bucket and frees its names.
     pub async fn delete_bucket(&self, id: &Uuid) -> Result<()> {
+        // Writes into the bucket through this node wait, so that none lands
+        // between the emptiness check and the deletion.
+        let _deleting = self.inner.locks.bucket_delete(&bucket_partition(id)).await;
         let mut bucket = self
-            .get_bucket(id)?
+            .get_bucket(id)
+            .await?
             .ok_or(Error::NoSuchBucket { name: id.to_hex() })?;
-        if !self.is_bucket_empty(id)? {
+        if !self.is_bucket_empty(id).await? {
             return Err(Error::BucketNotEmpty);
         }
         let ts = self.inner.clock.now();
         bucket.deleted.set(ts, true);
-        let aliases: Vec<BucketAlias> = self
-            .inner
-            .aliases
-            .range(&global_partition("bucket_aliases"), b"", LISTED_MAX)?
-            .into_iter()
-            .filter(|a| *a.bucket.get() == Some(*id))
-            .collect();
-        let keys = self.list_keys()?;
-        let this = self.clone();
-        let id = *id;
-        self.inner
-            .db
-            .transaction(move |tx| {
-                // Checked again where it counts: an object committed since the
-                // check above keeps the bucket (and that object's writer checks
-                // the bucket in its own transaction).
-                if !this.is_bucket_empty_in(tx, &id)? {
-                    return Err(Error::BucketNotEmpty);
-                }
-                this.inner.buckets.insert_in(tx, &bucket)?;
-                for mut a in aliases {
-                    a.bucket.set(ts, None);
-                    this.inner.aliases.insert_in(tx, &a)?;
-                }
-                for mut k in keys {
-                    let names: Vec<String> = k
-                        .local_aliases
-                        .iter()
-                        .filter(|(_, b)| **b == Some(id))
-                        .map(|(n, _)| n.clone())
-                        .collect();
-                    if names.is_empty() && k.permissions.get(&id).is_none() {
-                        continue;
-                    }
-                    for n in names {
-                        k.local_aliases.set(ts, n, None);
-                    }
-                    k.permissions.set(ts, id, Permission::default());
-                    this.inner.keys.insert_in(tx, &k)?;
-                }
-                Ok::<_, Error>(())
-            })
-            .await
+        let mut batch = WriteBatch::new(&self.inner.replicator);
+        batch.add(&self.inner.buckets, &bucket)?;
+        for mut a in self.global_aliases().await? {
+            if *a.bucket.get() == Some(*id) {
+                a.bucket.set(ts, None);
+                batch.add(&self.inner.aliases, &a)?;
+            }
+        }
+        for mut k in self.list_keys().await? {
+            let names: Vec<String> = k
+                .local_aliases
+                .iter()
+                .filter(|(_, b)| **b == Some(*id))
+                .map(|(n, _)| n.clone())
+                .collect();
+            if names.is_empty() && k.permissions.get(id).is_none() {
+                continue;
+            }
+            for n in names {
+                k.local_aliases.set(ts, n, None);
+            }
+            k.permissions.set(ts, *id, Permission::default());
+            batch.add(&self.inner.keys, &k)?;
+        }
+        batch.commit().await?;
+        Ok(())
     }
 
     /// Sets `key`'s permission on `bucket` (fields set to true are granted,
@@ -278,10 +251,10 @@ impl ObjectService {
         change: Permission,
         grant: bool,
     ) -> Result<AccessKey> {
-        self.get_bucket(bucket)?.ok_or(Error::NoSuchBucket {
+        self.get_bucket(bucket).await?.ok_or(Error::NoSuchBucket {
             name: bucket.to_hex(),
         })?;
-        let mut key = self.get_key(key_id)?;
+        let mut key = self.get_key(key_id).await?;
         let mut p = key.permission(bucket);
         if grant {
             p.read |= change.read;
@@ -304,10 +277,11 @@ impl ObjectService {
                 name: name.to_string(),
             });
         }
-        self.get_bucket(bucket)?.ok_or(Error::NoSuchBucket {
+        self.get_bucket(bucket).await?.ok_or(Error::NoSuchBucket {
             name: bucket.to_hex(),
         })?;
-        if let Ok(other) = self.resolve_bucket(name, None) {
+        let _name = self.inner.locks.name(b"", name.as_bytes()).await;
+        if let Ok(other) = self.resolve_bucket_quorum(name, None).await {
             let owned_by_you = other == *bucket;
             return Err(Error::BucketAlreadyExists { owned_by_you });
         }
@@ -322,7 +296,8 @@ impl ObjectService {
     /// Frees global name `name` (a bucket keeps at least one name).
     pub async fn remove_global_alias(&self, bucket: &Uuid, name: &str) -> Result<()> {
         let info = self
-            .list_buckets()?
+            .list_buckets()
+            .await?
             .into_iter()
             .find(|b| b.bucket.id == *bucket)
             .ok_or(Error::NoSuchBucket {
@@ -334,7 +309,8 @@ impl ObjectService {
             )));
         }
         let has_local = self
-            .list_keys()?
+            .list_keys()
+            .await?
             .iter()
             .any(|k| k.local_aliases.iter().any(|(_, b)| *b == Some(*bucket)));
         if info.aliases.len() == 1 && !has_local {
@@ -362,9 +338,10 @@ impl ObjectService {
                 name: name.to_string(),
             });
         }
-        let mut key = self.get_key(key_id)?;
+        let mut key = self.get_key(key_id).await?;
         if let Some(b) = &bucket {
-            self.get_bucket(b)?
+            self.get_bucket(b)
+                .await?
                 .ok_or(Error::NoSuchBucket { name: b.to_hex() })?;
         }
         key.local_aliases

@@ -8,7 +8,7 @@ use crate::schema::block_row::{data_partition, BlockRow};
 use crate::schema::object::{ObjectData, PartRef, VersionState};
 use crate::{Error, Result};
 
-/// Rows copied per transaction.
+/// Rows copied per batch.
 const ROWS_PER_COPY_TX: usize = 256;
 
 impl ObjectService {
@@ -59,7 +59,7 @@ impl ObjectService {
             timestamp,
             VersionState::Complete(new_data),
         );
-        self.commit_version(o, version, new_ids, None).await?;
+        self.commit_version(o, new_ids, None).await?;
         Ok(PutResult {
             version,
             etag: meta.etag,
@@ -82,32 +82,27 @@ impl ObjectService {
             let rows = self
                 .inner
                 .block_rows
-                .range(&pk, &cursor.to_be_bytes(), ROWS_PER_COPY_TX)?;
+                .read_range(&pk, &cursor.to_be_bytes(), ROWS_PER_COPY_TX)
+                .await?;
             let Some(last) = rows.last() else { break };
             cursor = last.offset + 1;
             let full = rows.len() == ROWS_PER_COPY_TX;
             for r in &rows {
-                if r.offset != covered {
+                if r.offset != covered || r.deleted {
                     return Err(Error::DataIncomplete {
                         data_id: part.data_id,
                     });
                 }
                 covered += u64::from(r.size);
             }
-            let table = self.inner.block_rows.clone();
-            self.inner
-                .db
-                .transaction(move |tx| {
-                    for r in rows {
-                        let row = BlockRow {
-                            data_id: new_id,
-                            ..r
-                        };
-                        table.insert_in(tx, &row)?;
-                    }
-                    Ok::<_, Error>(())
+            let copies: Vec<BlockRow> = rows
+                .into_iter()
+                .map(|r| BlockRow {
+                    data_id: new_id,
+                    ..r
                 })
-                .await?;
+                .collect();
+            self.record_blocks(&copies).await?;
             if !full {
                 break;
             }

@@ -23,11 +23,16 @@ const ROWS_PER_BATCH: usize = 64;
 
 impl ObjectService {
     /// The current version of `key` and its data (`NoSuchKey` if none or deleted).
-    pub fn get_object(&self, bucket_id: &Uuid, key: &str) -> Result<(ObjectVersion, ObjectData)> {
+    pub async fn get_object(
+        &self,
+        bucket_id: &Uuid,
+        key: &str,
+    ) -> Result<(ObjectVersion, ObjectData)> {
         let object = self
             .inner
             .objects
-            .get(&bucket_partition(bucket_id), key.as_bytes())?
+            .read(&bucket_partition(bucket_id), key.as_bytes())
+            .await?
             .ok_or(Error::NoSuchKey)?;
         let (v, d) = object.visible().ok_or(Error::NoSuchKey)?;
         Ok((v.clone(), d.clone()))
@@ -113,7 +118,8 @@ impl ObjectService {
             let rows = self
                 .inner
                 .block_rows
-                .range(&pk, &cursor.to_be_bytes(), ROWS_PER_BATCH)?;
+                .read_range(&pk, &cursor.to_be_bytes(), ROWS_PER_BATCH)
+                .await?;
             let Some(last) = rows.last() else { break };
             cursor = last.offset + 1;
             let full = rows.len() == ROWS_PER_BATCH;
@@ -130,11 +136,11 @@ impl ObjectService {
                     Some((row.hash, s..e))
                 })
                 .collect();
-            let blocks = self.inner.blocks.clone();
+            let blocks = self.inner.data.clone();
             let mut reads = futures::stream::iter(wanted)
                 .map(|(hash, slice)| {
                     let blocks = blocks.clone();
-                    async move { blocks.read(hash).await.map(|b| b.slice(slice)) }
+                    async move { blocks.get(hash).await.map(|b| b.slice(slice)) }
                 })
                 .buffered(READ_AHEAD_BLOCKS);
             while let Some(r) = reads.next().await {

@@ -34,7 +34,8 @@ impl ObjectService {
         if let Some(existing) = self
             .inner
             .keys
-            .get(&global_partition("access_keys"), id.as_bytes())?
+            .read(&global_partition("access_keys"), id.as_bytes())
+            .await?
         {
             if !*existing.deleted.get() {
                 return Err(Error::InvalidArgument(format!(
@@ -57,11 +58,12 @@ impl ObjectService {
     }
 
     /// The key `id`, unless missing or deleted.
-    pub fn get_key(&self, id: &str) -> Result<AccessKey> {
+    pub async fn get_key(&self, id: &str) -> Result<AccessKey> {
         match self
             .inner
             .keys
-            .get(&global_partition("access_keys"), id.as_bytes())?
+            .read_near(&global_partition("access_keys"), id.as_bytes())
+            .await?
         {
             Some(k) if !*k.deleted.get() => Ok(k),
             _ => Err(Error::NoSuchAccessKey { id: id.to_string() }),
@@ -69,11 +71,12 @@ impl ObjectService {
     }
 
     /// Every key not deleted, by id.
-    pub fn list_keys(&self) -> Result<Vec<AccessKey>> {
+    pub async fn list_keys(&self) -> Result<Vec<AccessKey>> {
         let all = self
             .inner
             .keys
-            .range(&global_partition("access_keys"), b"", KEYS_LISTED_MAX)?;
+            .read_range(&global_partition("access_keys"), b"", KEYS_LISTED_MAX)
+            .await?;
         Ok(all.into_iter().filter(|k| !*k.deleted.get()).collect())
     }
 
@@ -84,7 +87,7 @@ impl ObjectService {
         name: Option<&str>,
         allow_create_bucket: Option<bool>,
     ) -> Result<AccessKey> {
-        let mut key = self.get_key(id)?;
+        let mut key = self.get_key(id).await?;
         let ts = self.inner.clock.now();
         if let Some(n) = name {
             key.name.set(ts, n.to_string());
@@ -98,7 +101,7 @@ impl ObjectService {
 
     /// Deletes a key: it can no longer sign requests.
     pub async fn delete_key(&self, id: &str) -> Result<()> {
-        let mut key = self.get_key(id)?;
+        let mut key = self.get_key(id).await?;
         key.deleted.set(self.inner.clock.now(), true);
         self.inner.keys.insert(key).await?;
         Ok(())

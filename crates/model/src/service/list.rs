@@ -67,7 +67,7 @@ fn after_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
 
 impl ObjectService {
     /// Lists the visible objects of a bucket.
-    pub fn list_objects(&self, bucket_id: &Uuid, params: &ListParams) -> Result<ListResult> {
+    pub async fn list_objects(&self, bucket_id: &Uuid, params: &ListParams) -> Result<ListResult> {
         let pk = bucket_partition(bucket_id);
         let max_keys = params.max_keys.min(MAX_KEYS_MAX);
         let delimiter = params.delimiter.as_deref().filter(|d| !d.is_empty());
@@ -88,7 +88,7 @@ impl ObjectService {
             // One entry beyond what is still wanted tells whether the listing is
             // truncated; hidden entries and common prefixes may need more batches.
             let want = (max_keys - count).saturating_add(1).clamp(BATCH_MIN, BATCH);
-            let batch = self.inner.objects.range(&pk, &cursor, want)?;
+            let batch = self.inner.objects.read_range(&pk, &cursor, want).await?;
             let mut jump = None;
             for object in &batch {
                 if !object.key.starts_with(&params.prefix) {

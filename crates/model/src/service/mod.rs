@@ -5,6 +5,7 @@ mod copy;
 mod get;
 mod keys;
 mod list;
+mod locks;
 mod maintenance;
 mod multipart;
 mod put;
@@ -15,13 +16,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::Stream;
-use hangar_block::BlockStore;
-use hangar_cluster::{Layout, NodeId};
+use hangar_block::{BlockStore, ReplicatedBlocks};
 use hangar_db::Db;
-use hangar_table::Table;
+use hangar_table::{Replication, Replicator, Table};
 use hangar_util::clock::Clock;
 
 use crate::schema::access_key::AccessKeyTable;
+use crate::schema::block_ref::BlockRefTable;
 use crate::schema::block_row::BlockRowTable;
 use crate::schema::bucket::{BucketAliasTable, BucketTable};
 use crate::schema::object::ObjectTable;
@@ -77,12 +78,16 @@ struct Inner {
     db: Db,
     clock: Clock,
     blocks: BlockStore,
+    data: ReplicatedBlocks,
+    replicator: Replicator,
     buckets: Table<BucketTable>,
     aliases: Table<BucketAliasTable>,
     keys: Table<AccessKeyTable>,
     objects: Table<ObjectTable>,
     parts: Table<PartTable>,
     block_rows: Table<BlockRowTable>,
+    block_refs: Table<BlockRefTable>,
+    locks: locks::Locks,
     upload_buffers: Arc<tokio::sync::Semaphore>,
     /// When the release worker first saw each queued data id (wall msec).
     release_seen: std::sync::Mutex<std::collections::HashMap<hangar_util::Uuid, u64>>,
@@ -97,53 +102,71 @@ impl std::fmt::Debug for ObjectService {
 }
 
 impl ObjectService {
-    /// Builds the service over its tables in `db` and blocks in `blocks`.
+    /// Builds the service of the node of `replicator`: its tables are kept in
+    /// `db` and replicated on the cluster, its blocks kept in `blocks` and
+    /// replicated too. Registers the table and block endpoints.
     pub fn new(
         config: ModelConfig,
         db: Db,
         blocks: BlockStore,
-        layout: &Layout,
-        local: NodeId,
+        replicator: &Replicator,
         clock: Clock,
     ) -> Self {
         assert!(config.block_size >= 4096, "block size below 4 KiB");
-        let parts = Table::new(PartTable, db.clone(), layout.clone(), local);
-        let objects = Table::new(
-            ObjectTable {
-                parts: parts.clone(),
-            },
-            db.clone(),
-            layout.clone(),
-            local,
-        );
-        let block_rows = Table::new(
-            BlockRowTable {
+        let objects = Table::replicated(ObjectTable, db.clone(), replicator, Replication::Sharded);
+        let parts = Table::replicated(PartTable, db.clone(), replicator, Replication::Sharded);
+        let block_rows =
+            Table::replicated(BlockRowTable, db.clone(), replicator, Replication::Sharded);
+        let block_refs = Table::replicated(
+            BlockRefTable {
                 blocks: blocks.clone(),
             },
             db.clone(),
-            layout.clone(),
-            local,
+            replicator,
+            Replication::Sharded,
         );
-        let buckets = Table::new(BucketTable, db.clone(), layout.clone(), local);
-        let aliases = Table::new(BucketAliasTable, db.clone(), layout.clone(), local);
-        let keys = Table::new(AccessKeyTable, db.clone(), layout.clone(), local);
+        let buckets = Table::replicated(BucketTable, db.clone(), replicator, Replication::Full);
+        let aliases =
+            Table::replicated(BucketAliasTable, db.clone(), replicator, Replication::Full);
+        let keys = Table::replicated(AccessKeyTable, db.clone(), replicator, Replication::Full);
+        let data = ReplicatedBlocks::new(
+            blocks.clone(),
+            replicator.system().clone(),
+            config.block_size,
+        );
         let permits = (config.upload_buffer_bytes / config.block_size).max(1);
         ObjectService {
             inner: Arc::new(Inner {
                 upload_buffers: Arc::new(tokio::sync::Semaphore::new(permits)),
                 release_seen: std::sync::Mutex::default(),
+                locks: locks::Locks::default(),
                 config,
                 db,
                 clock,
                 blocks,
+                data,
+                replicator: replicator.clone(),
                 buckets,
                 aliases,
                 keys,
                 objects,
                 parts,
                 block_rows,
+                block_refs,
             }),
         }
+    }
+
+    /// Starts anti-entropy of every table, one pass each `interval`.
+    pub fn start_anti_entropy(&self, interval: std::time::Duration) {
+        let i = &self.inner;
+        i.objects.start_anti_entropy(interval);
+        i.parts.start_anti_entropy(interval);
+        i.block_rows.start_anti_entropy(interval);
+        i.block_refs.start_anti_entropy(interval);
+        i.buckets.start_anti_entropy(interval);
+        i.aliases.start_anti_entropy(interval);
+        i.keys.start_anti_entropy(interval);
     }
 
     /// The block store.

@@ -5,7 +5,6 @@ use md5::Digest as _;
 
 use super::{BodyStream, ObjectService, PutParams, PutResult};
 use crate::checksum::{self, ChecksumAlgorithm};
-use crate::release::{self, IN_FLIGHT};
 use crate::schema::object::{bucket_partition, ObjectData, ObjectMeta, PartRef, VersionState};
 use crate::schema::part::Part;
 use crate::{Error, Result};
@@ -64,20 +63,19 @@ impl ObjectService {
                 headers,
             },
         );
-        let this = self.clone();
-        self.inner
-            .db
-            .transaction(move |tx| {
-                this.check_bucket_live_in(tx, &bucket_id)?;
-                this.inner.objects.insert_in(tx, &o)?;
-                Ok::<_, Error>(())
-            })
-            .await?;
+        let _adding = self
+            .inner
+            .locks
+            .bucket_write(&bucket_partition(&bucket_id))
+            .await;
+        self.check_bucket_live(&bucket_id).await?;
+        self.inner.objects.insert(o).await?;
         Ok(upload_id)
     }
 
-    /// The headers and timestamp of upload `upload_id` of `key`.
-    fn upload_state(
+    /// The headers and timestamp of upload `upload_id` of `key` (read from a
+    /// quorum); `NoSuchUpload` unless it is in progress.
+    async fn upload_state(
         &self,
         bucket_id: &Uuid,
         key: &str,
@@ -86,7 +84,8 @@ impl ObjectService {
         let object = self
             .inner
             .objects
-            .get(&bucket_partition(bucket_id), key.as_bytes())?
+            .read(&bucket_partition(bucket_id), key.as_bytes())
+            .await?
             .ok_or(Error::NoSuchUpload)?;
         object
             .versions
@@ -116,7 +115,7 @@ impl ObjectService {
                 "part number must be between 1 and 10000".into(),
             ));
         }
-        self.upload_state(&bucket_id, key, &upload_id)?;
+        self.upload_state(&bucket_id, key, &upload_id).await?;
         let data_id = Uuid::random();
         let algorithm = params.algorithm();
         let mut written = self.write_body(data_id, body, algorithm, false).await?;
@@ -137,45 +136,46 @@ impl ObjectService {
             etag: hex::encode(written.md5),
             checksum: written.checksum.clone(),
         };
-        let this = self.clone();
-        let key = key.to_string();
         let etag = part.etag.clone();
-        let recorded = self
-            .inner
-            .db
-            .transaction(move |tx| {
-                tx.remove(IN_FLIGHT, data_id.as_bytes())?;
-                let object =
-                    this.inner
-                        .objects
-                        .get_in(tx, &bucket_partition(&bucket_id), key.as_bytes())?;
-                let alive = object.is_some_and(|o| {
-                    o.versions.iter().any(|v| {
-                        v.uuid == upload_id
-                            && matches!(
-                                v.state,
-                                VersionState::Uploading {
-                                    multipart: true,
-                                    ..
-                                }
-                            )
-                    })
-                });
-                // The upload went away while this part was streamed: the part's
-                // data is released in this same transaction.
-                if !alive {
-                    release::queue(tx, &data_id)?;
-                    return Ok::<_, Error>(false);
+        let recorded = async {
+            // Checked again, and written under the key's lock, which the
+            // completion and the abort through this node take: a part must not
+            // land after its upload ended.
+            let _name = self
+                .inner
+                .locks
+                .name(bucket_id.as_bytes(), key.as_bytes())
+                .await;
+            match self.upload_state(&bucket_id, key, &upload_id).await {
+                Ok(_) => {}
+                Err(Error::NoSuchUpload) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            // A re-upload's loser (this part or the one it replaces) is
+            // released by the part table's hook.
+            self.inner.parts.insert(part).await?;
+            Ok(true)
+        }
+        .await;
+        let recorded = match recorded {
+            Ok(true) => {
+                self.settle_in_flight(data_id).await?;
+                true
+            }
+            Ok(false) => {
+                self.release_data(data_id).await?;
+                false
+            }
+            Err(e) => {
+                // The part may have reached some replicas: its data stays,
+                // released with the upload's other parts when it ends.
+                self.settle_in_flight(data_id).await?;
+                if let Some(g) = in_flight {
+                    g.disarm();
                 }
-                let merged = this.inner.parts.insert_in(tx, &part)?;
-                if merged.data_id != data_id {
-                    release::queue(tx, &data_id)?;
-                }
-                Ok(true)
-            })
-            .await?;
-        // Recorded or released in that transaction. (If it failed, the guard
-        // releases the data when dropped by the `?` above.)
+                return Err(e);
+            }
+        };
         if let Some(g) = in_flight {
             g.disarm();
         }
@@ -209,61 +209,46 @@ impl ObjectService {
         }
         // The completed object is newer than anything stored for the key, as in
         // S3 where it takes effect at completion.
+        let _name = self
+            .inner
+            .locks
+            .name(bucket_id.as_bytes(), key.as_bytes())
+            .await;
+        let (_, headers) = self.upload_state(&bucket_id, key, &upload_id).await?;
         let timestamp = self.timestamp_after_current(&bucket_id, key)?;
-        let requested = requested.to_vec();
-        let this = self.clone();
-        let key = key.to_string();
-        // Checked and committed in one transaction: a part re-uploaded or an
-        // abort racing with the completion cannot leave it pointing at
-        // released data.
-        self.inner
-            .db
-            .transaction(move |tx| {
-                let pk = bucket_partition(&bucket_id);
-                let object = this.inner.objects.get_in(tx, &pk, key.as_bytes())?;
-                let headers = object
-                    .as_ref()
-                    .and_then(|o| {
-                        o.versions.iter().find_map(|v| match &v.state {
-                            VersionState::Uploading {
-                                multipart: true,
-                                headers,
-                            } if v.uuid == upload_id => Some(headers.clone()),
-                            _ => None,
-                        })
-                    })
-                    .ok_or(Error::NoSuchUpload)?;
-                let stored = this.inner.parts.range_in(
-                    tx,
-                    &Hash::of(upload_id.as_bytes()),
-                    b"",
-                    PART_NUMBER_MAX as usize + 1,
-                )?;
-                let (parts, etag) = plan_completion(&requested, &stored)?;
-                let size = parts.iter().map(|p| p.size).sum();
-                let checksum = composite_checksum(&parts);
-                let meta = ObjectMeta {
-                    size,
-                    etag: etag.clone(),
-                    headers,
-                    checksum: checksum.clone(),
-                };
-                let o = this.object_with(
-                    bucket_id,
-                    &key,
-                    upload_id,
-                    timestamp,
-                    VersionState::Complete(ObjectData::Parts { meta, parts }),
-                );
-                this.inner.objects.insert_in(tx, &o)?;
-                Ok(PutResult {
-                    version: upload_id,
-                    etag,
-                    size,
-                    checksum,
-                })
-            })
-            .await
+        let stored = self
+            .inner
+            .parts
+            .read_range(
+                &Hash::of(upload_id.as_bytes()),
+                b"",
+                PART_NUMBER_MAX as usize + 1,
+            )
+            .await?;
+        let (parts, etag) = plan_completion(requested, &stored)?;
+        let size = parts.iter().map(|p| p.size).sum();
+        let checksum = composite_checksum(&parts);
+        let meta = ObjectMeta {
+            size,
+            etag: etag.clone(),
+            headers,
+            checksum: checksum.clone(),
+        };
+        let mut o = self.object_with(
+            bucket_id,
+            key,
+            upload_id,
+            timestamp,
+            VersionState::Complete(ObjectData::Parts { meta, parts }),
+        );
+        o.versions[0].multipart = true;
+        self.inner.objects.insert(o).await?;
+        Ok(PutResult {
+            version: upload_id,
+            etag,
+            size,
+            checksum,
+        })
     }
 
     /// Abandons an upload and releases its parts.
@@ -273,15 +258,21 @@ impl ObjectService {
         key: &str,
         upload_id: Uuid,
     ) -> Result<()> {
-        let (timestamp, _) = self.upload_state(&bucket_id, key, &upload_id)?;
-        let o = self.object_with(bucket_id, key, upload_id, timestamp, VersionState::Aborted);
+        let _name = self
+            .inner
+            .locks
+            .name(bucket_id.as_bytes(), key.as_bytes())
+            .await;
+        let (timestamp, _) = self.upload_state(&bucket_id, key, &upload_id).await?;
+        let mut o = self.object_with(bucket_id, key, upload_id, timestamp, VersionState::Aborted);
+        o.versions[0].multipart = true;
         self.inner.objects.insert(o).await?;
         Ok(())
     }
 
     /// Parts of an upload with part number above `marker`, at most `max`;
     /// the flag says whether more follow.
-    pub fn list_parts(
+    pub async fn list_parts(
         &self,
         bucket_id: &Uuid,
         key: &str,
@@ -289,19 +280,20 @@ impl ObjectService {
         marker: u32,
         max: usize,
     ) -> Result<(Vec<Part>, bool)> {
-        self.upload_state(bucket_id, key, upload_id)?;
+        self.upload_state(bucket_id, key, upload_id).await?;
         let start = marker.saturating_add(1).to_be_bytes();
         let mut parts = self
             .inner
             .parts
-            .range(&Hash::of(upload_id.as_bytes()), &start, max + 1)?;
+            .read_range(&Hash::of(upload_id.as_bytes()), &start, max + 1)
+            .await?;
         let truncated = parts.len() > max;
         parts.truncate(max);
         Ok((parts, truncated))
     }
 
     /// Uploads in progress in a bucket, by key, with key after `key_marker`.
-    pub fn list_multipart_uploads(
+    pub async fn list_multipart_uploads(
         &self,
         bucket_id: &Uuid,
         prefix: &str,
@@ -318,7 +310,7 @@ impl ObjectService {
         }
         let mut out = Vec::new();
         loop {
-            let batch = self.inner.objects.range(&pk, &cursor, 1000)?;
+            let batch = self.inner.objects.read_range(&pk, &cursor, 1000).await?;
             for o in &batch {
                 if !o.key.starts_with(prefix) {
                     return Ok((out, false));

@@ -158,7 +158,7 @@ impl ObjectService {
             VersionState::Complete(data),
         );
         let committed = self
-            .commit_version(complete, version, vec![version], precondition)
+            .commit_version(complete, vec![version], precondition)
             .await;
         // Committed, or released by commit_version: nothing left in flight.
         if let Some(g) = in_flight {
@@ -173,9 +173,10 @@ impl ObjectService {
         })
     }
 
-    /// A fresh timestamp greater than every version stored for `key`, so a write
-    /// always supersedes what is there even if the wall clock went backwards
-    /// (e.g. across a restart).
+    /// A fresh timestamp greater than every version of `key` this node
+    /// holds, so a write supersedes what is there even if the wall clock went
+    /// backwards (e.g. across a restart). Other nodes' versions are ordered by
+    /// the hybrid clock, which every message between nodes advances.
     pub(crate) fn timestamp_after_current(&self, bucket_id: &Uuid, key: &str) -> Result<u64> {
         let pk = crate::schema::object::bucket_partition(bucket_id);
         if let Some(o) = self.inner.objects.get(&pk, key.as_bytes())? {
@@ -200,70 +201,77 @@ impl ObjectService {
             versions: vec![ObjectVersion {
                 uuid,
                 timestamp,
+                multipart: matches!(
+                    state,
+                    VersionState::Uploading {
+                        multipart: true,
+                        ..
+                    }
+                ),
                 state,
             }],
         }
     }
 
-    /// Commits an object entry carrying a complete version; the in-flight record
-    /// of `data_ids` goes in the same transaction. If a newer version already
-    /// won, this version's data is released at once.
+    /// The ETag of the visible version of `key`, read from a quorum.
+    pub(crate) async fn current_etag(&self, bucket_id: &Uuid, key: &str) -> Result<Option<String>> {
+        let pk = crate::schema::object::bucket_partition(bucket_id);
+        let current = self.inner.objects.read(&pk, key.as_bytes()).await?;
+        Ok(current
+            .as_ref()
+            .and_then(|o| o.visible())
+            .and_then(|(_, d)| d.meta().map(|m| m.etag.clone())))
+    }
+
+    /// Commits an object entry carrying a complete version made of
+    /// `data_ids`. If a newer version already won, the replicas release this
+    /// version's data (the object table's hook).
     pub(crate) async fn commit_version(
         &self,
         object: Object,
-        version: Uuid,
         data_ids: Vec<Uuid>,
         precondition: Option<Precondition>,
     ) -> Result<()> {
-        let objects = self.inner.objects.clone();
-        let this = self.clone();
-        let to_release = data_ids.clone();
-        let committed = self
-            .inner
-            .db
-            .transaction(move |tx| {
-                this.check_bucket_live_in(tx, &object.bucket_id)?;
-                // Evaluated against what is stored at commit time, so that two
-                // writers racing with `If-None-Match: *` cannot both win.
-                let holds = match &precondition {
-                    None => true,
-                    Some(p) => {
-                        let pk = object.partition_key();
-                        let current = objects.get_in(tx, &pk, object.key.as_bytes())?;
-                        let etag = current
-                            .as_ref()
-                            .and_then(|o| o.visible())
-                            .and_then(|(_, d)| d.meta().map(|m| m.etag.clone()));
-                        p.holds(etag.as_deref())
-                    }
-                };
-                let merged = if holds {
-                    Some(objects.insert_in(tx, &object)?)
-                } else {
-                    None
-                };
-                for id in &data_ids {
-                    tx.remove(IN_FLIGHT, id.as_bytes())?;
-                    if !merged.as_ref().is_some_and(|m| m.has_version(&version)) {
-                        release::queue(tx, id)?;
-                    }
-                }
-                Ok::<_, Error>(holds)
-            })
-            .await;
-        let committed = match committed {
-            Ok(c) => c,
-            Err(e) => {
-                // Nothing was committed: the data goes now, not at the next start.
-                for id in to_release {
-                    self.release_data(id).await?;
-                }
-                return Err(e);
-            }
+        let pk = object.partition_key();
+        let _adding = self.inner.locks.bucket_write(&pk).await;
+        // Conditional writes through this node are checked and written one at
+        // a time, so two of them racing here cannot both win.
+        let _name = match &precondition {
+            Some(_) => Some(
+                self.inner
+                    .locks
+                    .name(object.bucket_id.as_bytes(), object.key.as_bytes())
+                    .await,
+            ),
+            None => None,
         };
-        if !committed {
-            return Err(Error::PreconditionFailed);
+        let checked = async {
+            self.check_bucket_live(&object.bucket_id).await?;
+            if let Some(p) = &precondition {
+                let etag = self.current_etag(&object.bucket_id, &object.key).await?;
+                if !p.holds(etag.as_deref()) {
+                    return Err(Error::PreconditionFailed);
+                }
+            }
+            Ok(())
         }
+        .await;
+        if let Err(e) = checked {
+            // Nothing was written: the data goes now.
+            for id in data_ids {
+                self.release_data(id).await?;
+            }
+            return Err(e);
+        }
+        let written = self.inner.objects.insert(object).await;
+        // Whatever the outcome, the data is no longer this upload's to
+        // release: a write that failed its quorum may still have reached some
+        // replicas and spread from there, and the replicas release the data
+        // of versions that lose.
+        for id in data_ids {
+            self.settle_in_flight(id).await?;
+        }
+        written?;
         Ok(())
     }
 
@@ -276,6 +284,16 @@ impl ObjectService {
                 release::queue(tx, &data_id)?;
                 tx.remove(IN_FLIGHT, data_id.as_bytes())
             })
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the in-flight record of `data_id` without releasing it: its data
+    /// is now referenced (or may be) by what was written.
+    pub(crate) async fn settle_in_flight(&self, data_id: Uuid) -> Result<()> {
+        self.inner
+            .db
+            .transaction(move |tx| tx.remove(IN_FLIGHT, data_id.as_bytes()))
             .await?;
         Ok(())
     }
@@ -304,7 +322,8 @@ impl ObjectService {
         let exists = self
             .inner
             .objects
-            .get(&pk, key.as_bytes())?
+            .read(&pk, key.as_bytes())
+            .await?
             .is_some_and(|o| o.visible().is_some());
         if !exists {
             return Ok(());

@@ -1,9 +1,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hangar_block::{BlockStore, BlockStoreConfig, DataDir};
-use hangar_cluster::{Layout, NodeId};
-use hangar_db::Db;
+use hangar_cluster::testing::MemoryCluster;
 use hangar_util::clock::{Clock, ManualWallClock};
 use hangar_util::Uuid;
 
@@ -12,6 +10,7 @@ use crate::{Error, ListParams, Precondition};
 
 struct Fixture {
     _dir: tempfile::TempDir,
+    _cluster: MemoryCluster,
     svc: ObjectService,
     wall: Arc<ManualWallClock>,
     bucket: Uuid,
@@ -23,12 +22,21 @@ async fn fixture() -> Fixture {
 
 async fn fixture_with_body_timeout(body_idle_timeout: std::time::Duration) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::open_in_memory().expect("db");
     let wall = Arc::new(ManualWallClock::new(1_000_000));
     let clock = Clock::new(wall.clone());
-    let blocks = BlockStore::new(
-        BlockStoreConfig {
-            data_dirs: vec![DataDir {
+    let cluster = MemoryCluster::start(1, 1, std::time::Duration::ZERO).await;
+    let replicator = hangar_table::Replicator::new(cluster.systems[0].clone());
+    let config = ModelConfig {
+        block_size: 4096,
+        inline_threshold: 100,
+        upload_buffer_bytes: 1 << 20,
+        release_delay_msec: 0,
+        body_idle_timeout,
+    };
+    let db = hangar_db::Db::open_in_memory().expect("db");
+    let blocks = hangar_block::BlockStore::new(
+        hangar_block::BlockStoreConfig {
+            data_dirs: vec![hangar_block::DataDir {
                 path: dir.path().into(),
                 capacity: 1,
             }],
@@ -40,18 +48,11 @@ async fn fixture_with_body_timeout(body_idle_timeout: std::time::Duration) -> Fi
         clock.clone(),
     )
     .expect("blocks");
-    let node = NodeId::from_public_key(b"n");
-    let config = ModelConfig {
-        block_size: 4096,
-        inline_threshold: 100,
-        upload_buffer_bytes: 1 << 20,
-        release_delay_msec: 0,
-        body_idle_timeout,
-    };
-    let svc = ObjectService::new(config, db, blocks, &Layout::single_node(node), node, clock);
+    let svc = ObjectService::new(config, db, blocks, &replicator, clock);
     let bucket = svc.create_bucket("bucket1", None).await.expect("bucket");
     Fixture {
         _dir: dir,
+        _cluster: cluster,
         svc,
         wall,
         bucket,
@@ -73,7 +74,7 @@ async fn read_all(
     range: Option<GetRange>,
 ) -> Vec<u8> {
     use futures::StreamExt;
-    let (_, data) = svc.get_object(bucket, key).expect("get");
+    let (_, data) = svc.get_object(bucket, key).await.expect("get");
     let size = data.meta().expect("meta").size;
     let mut s = svc.read_data(&data, range.unwrap_or(0..size));
     let mut out = Vec::new();
@@ -120,7 +121,7 @@ async fn bad_content_md5_stores_nothing() {
         .await;
     assert!(matches!(r, Err(Error::BadDigest)));
     assert!(matches!(
-        f.svc.get_object(&f.bucket, "k"),
+        f.svc.get_object(&f.bucket, "k").await,
         Err(Error::NoSuchKey)
     ));
     f.svc.release_some(1000).await.expect("release");
@@ -142,7 +143,7 @@ async fn overwriting_and_deleting_releases_blocks_after_the_grace_delay() {
         .expect("put");
     f.svc.delete_object(f.bucket, "k").await.expect("delete");
     assert!(matches!(
-        f.svc.get_object(&f.bucket, "k"),
+        f.svc.get_object(&f.bucket, "k").await,
         Err(Error::NoSuchKey)
     ));
     assert!(f.svc.release_some(1000).await.expect("release") >= 6);
@@ -150,7 +151,7 @@ async fn overwriting_and_deleting_releases_blocks_after_the_grace_delay() {
     f.wall.advance(2000);
     f.svc.blocks().collect_garbage(1000).await.expect("gc");
     assert_eq!(f.svc.blocks().count_files(), 0);
-    assert!(f.svc.is_bucket_empty(&f.bucket).expect("empty"));
+    assert!(f.svc.is_bucket_empty(&f.bucket).await.expect("empty"));
 }
 
 #[tokio::test]
@@ -167,7 +168,7 @@ async fn listing_groups_by_delimiter_and_paginates() {
         max_keys: 2,
         ..Default::default()
     };
-    let r = f.svc.list_objects(&f.bucket, &p).expect("list");
+    let r = f.svc.list_objects(&f.bucket, &p).await.expect("list");
     assert_eq!(r.common_prefixes, ["a/"]);
     assert_eq!(
         r.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
@@ -178,7 +179,7 @@ async fn listing_groups_by_delimiter_and_paginates() {
         start_after: r.last,
         ..p
     };
-    let r = f.svc.list_objects(&f.bucket, &p).expect("list");
+    let r = f.svc.list_objects(&f.bucket, &p).await.expect("list");
     assert_eq!(r.common_prefixes, ["c/"]);
     assert_eq!(
         r.objects.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(),
@@ -212,7 +213,7 @@ async fn listing_pages_cross_long_runs_of_deleted_keys() {
             ..Default::default()
         };
         for _ in 0..20 {
-            let r = f.svc.list_objects(&f.bucket, &p).expect("list");
+            let r = f.svc.list_objects(&f.bucket, &p).await.expect("list");
             assert!(r.objects.len() <= max_keys);
             listed.extend(r.objects.iter().map(|o| o.key.clone()));
             if !r.is_truncated {
@@ -301,7 +302,7 @@ async fn multipart_uploads_complete_with_multipart_etags_and_copies_share_blocks
     all.extend_from_slice(&p2);
     assert_eq!(read_all(&f.svc, &f.bucket, "mp", None).await, all);
     let files = f.svc.blocks().count_files();
-    let (_, data) = f.svc.get_object(&f.bucket, "mp").expect("get");
+    let (_, data) = f.svc.get_object(&f.bucket, "mp").await.expect("get");
     f.svc
         .copy_object(&data, f.bucket, "copy", None)
         .await
@@ -428,7 +429,7 @@ async fn writes_into_a_deleted_bucket_fail_at_commit() {
         .await
         .expect_err("multipart upload in a deleted bucket");
     assert!(matches!(err, Error::NoSuchBucket { .. }), "{err:?}");
-    assert!(f.svc.is_bucket_empty(&other).expect("empty check"));
+    assert!(f.svc.is_bucket_empty(&other).await.expect("empty check"));
 }
 
 #[tokio::test]
@@ -473,7 +474,7 @@ async fn an_upload_dropped_mid_body_releases_its_blocks() {
     f.svc.blocks().collect_garbage(1000).await.expect("gc");
     assert_eq!(f.svc.blocks().count_files(), 0);
     assert!(matches!(
-        f.svc.get_object(&f.bucket, "abandoned"),
+        f.svc.get_object(&f.bucket, "abandoned").await,
         Err(Error::NoSuchKey)
     ));
 }
@@ -499,7 +500,7 @@ async fn a_body_that_stalls_times_out_and_stores_nothing() {
     f.svc.blocks().collect_garbage(1000).await.expect("gc");
     assert_eq!(f.svc.blocks().count_files(), 0);
     assert!(matches!(
-        f.svc.get_object(&f.bucket, "stalled"),
+        f.svc.get_object(&f.bucket, "stalled").await,
         Err(Error::NoSuchKey)
     ));
 }

@@ -1,14 +1,15 @@
 //! Streaming a request body into blocks: the shared half of PUT and UploadPart.
 //!
 //! The body is cut into blocks. For each block, its BLAKE3 hash is computed, its
-//! row (which takes the block reference) is committed, then the block file is
-//! written; up to [`BLOCKS_IN_FLIGHT`] blocks are stored concurrently while the
+//! row and block reference are committed, then the block is written to its
+//! nodes; up to [`BLOCKS_IN_FLIGHT`] blocks are stored concurrently while the
 //! next is read. MD5 (the ETag) and the optional checksum run on their own thread
 //! so they overlap with hashing and disk writes.
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::StreamExt;
+use hangar_table::WriteBatch;
 use hangar_util::{Hash, Uuid};
 use md5::Digest as _;
 use std::sync::Arc;
@@ -284,18 +285,25 @@ impl ObjectService {
             offset,
             hash,
             size: u32::try_from(block.len()).expect("blocks are smaller than 4 GiB"),
+            deleted: false,
         };
-        let rows = self.inner.block_rows.clone();
-        // The reference is taken before the file is written, so garbage
-        // collection can never delete a block that a new row points to. It need
-        // not be durable yet: the transaction that commits the upload is, and
-        // makes it durable too. A crash before that loses the reference, and the
-        // block file, if written, is found unreferenced by the orphan sweep.
-        self.inner
-            .db
-            .transaction_unsynced(move |tx| rows.insert_in(tx, &row).map(|_| ()))
-            .await?;
-        self.inner.blocks.write(hash, block).await?;
+        // The reference is taken before the block is written, so garbage
+        // collection can never delete a block that a new row points to. The
+        // row (with the data's other rows) and the reference (with the block)
+        // go out in one round trip.
+        self.record_blocks(&[row]).await?;
+        self.inner.data.put(hash, block).await?;
+        Ok(())
+    }
+
+    /// Records block rows and the references they hold, at write quorum.
+    pub(crate) async fn record_blocks(&self, rows: &[BlockRow]) -> Result<()> {
+        let mut batch = WriteBatch::new(&self.inner.replicator);
+        for row in rows {
+            batch.add(&self.inner.block_rows, row)?;
+            batch.add(&self.inner.block_refs, &row.block_ref())?;
+        }
+        batch.commit().await?;
         Ok(())
     }
 }

@@ -185,7 +185,11 @@ impl<S: TableSchema> Table<S> {
 
     /// One anti-entropy pass over the partitions this node holds.
     pub async fn sync_all(&self) {
-        let Where::Cluster { replicator, .. } = &self.inner.placement else {
+        let Where::Cluster {
+            replicator,
+            replication,
+        } = &self.inner.placement
+        else {
             return;
         };
         let me = replicator.local_id();
@@ -194,13 +198,7 @@ impl<S: TableSchema> Table<S> {
             let partition = Partition(p as u16);
             // The partition's holders in every live version: a node new to it
             // gets its entries from the previous holders.
-            let mut nodes: Vec<NodeId> = routing
-                .writes
-                .iter()
-                .flat_map(|l| l.partition_nodes(partition).iter().copied())
-                .collect();
-            nodes.sort();
-            nodes.dedup();
+            let nodes = replication.holders(&routing, partition);
             if !nodes.contains(&me) {
                 continue;
             }

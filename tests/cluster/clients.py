@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""The real S3 clients against real clusters on loopback.
+
+Each pass forms a fresh cluster of 3 storage nodes in 3 zones (replication
+factor 3) plus a gateway node without capacity, and runs every real-client
+test (aws CLI, rclone, restic, s3cmd, boto3) through one node:
+
+- pass 1 through a storage node other than the one the key was created on;
+- pass 2 through the gateway, which stores nothing and forwards everything.
+
+Before the clients, objects written through each node are read back (bytes
+checked), listed and deleted through the others.
+
+Every wait is bounded; every process is killed at the end.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "robustness"))
+from common import Checks  # noqa: E402
+from harness import KEY_ID, KEY_SECRET, TOKEN, Node, cross_node_checks, form_cluster  # noqa: E402
+
+ZONES = ["paris", "lyon", "brest", None]
+CLIENT_LIMIT_SECS = 900
+
+
+def run_clients(node):
+    """Runs tests/clients/run-all.sh against `node`; returns (ok, output tail)."""
+    env = dict(os.environ, HANGAR_SKIP_INSTALL="1",
+               HANGAR_TARGET_ENDPOINT=f"http://127.0.0.1:{node.s3_port}",
+               HANGAR_TARGET_ADMIN=node.admin_url, HANGAR_TARGET_ADMIN_TOKEN=TOKEN,
+               HANGAR_TARGET_KEY_ID=KEY_ID, HANGAR_TARGET_SECRET=KEY_SECRET)
+    script = os.path.join(HERE, "..", "clients", "run-all.sh")
+    try:
+        r = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=CLIENT_LIMIT_SECS)
+    except subprocess.TimeoutExpired as e:
+        return False, f"timed out after {CLIENT_LIMIT_SECS} s: {(e.stdout or '')[-2000:]}"
+    out = r.stdout + r.stderr
+    print(out, flush=True)
+    return r.returncode == 0, "\n".join(l for l in out.splitlines() if l.startswith("clients:") or "FAILED" in l)
+
+
+def one_pass(checks, root, label, through):
+    nodes = [Node(root, f"{label}-n{i}") for i in range(len(ZONES))]
+    try:
+        form_cluster(nodes, ZONES)
+        checks.check(f"{label}: 3 storage nodes (rf 3, 3 zones) and a gateway form a cluster", True)
+        cross_node_checks(checks, nodes, f"{label}-cross")
+        ok, summary = run_clients(nodes[through])
+        checks.check(f"{label}: every real client passes through {nodes[through].name}", ok, summary)
+        for n in nodes:
+            checks.check(f"{label}: {n.name} stops cleanly", n.stop())
+            panics = [l for l in n.log_tail(10000).splitlines() if "panic" in l.lower()]
+            checks.check(f"{label}: no panic in {n.name}'s log", not panics, "; ".join(panics[:2]))
+    finally:
+        for n in nodes:
+            n.kill()
+
+
+def main():
+    checks = Checks("cluster-clients")
+    root = tempfile.mkdtemp(prefix="hangar-cluster-clients.")
+    try:
+        one_pass(checks, root, "storage", through=1)
+        one_pass(checks, root, "gateway", through=3)
+    finally:
+        if checks.failed:
+            print(f"logs kept in {root}")
+        else:
+            subprocess.run(["rm", "-rf", root], check=False)
+    return checks.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
