@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real S3 clients used by the end-to-end tests (Debian, as root),
-# and make, which building jemalloc (the server's allocator) needs.
+# make, which building jemalloc (the server's allocator) needs, and iptables,
+# with which the fault tests cut nodes off silently.
 # Idempotent: only installs what is missing.
 set -euo pipefail
 
-APT_PKGS=(rclone restic s3cmd curl jq make)
+APT_PKGS=(rclone restic s3cmd curl jq make iptables)
 # Binary provided by each apt package, in the same order.
-APT_BINS=(rclone restic s3cmd curl jq make)
+APT_BINS=(rclone restic s3cmd curl jq make iptables)
 
 missing=()
 for i in "${!APT_PKGS[@]}"; do

@@ -38,6 +38,7 @@ class Node:
         self.bootstrap = []
         self.proc = None
         self.id = None
+        self.extra = ""  # more top-level configuration lines
 
     @property
     def admin_url(self):
@@ -54,6 +55,7 @@ data_fsync = false
 rpc_secret = "{self.secret}"
 rpc_bind_addr = "127.0.0.1:{self.rpc_port}"
 bootstrap_peers = [{peers}]
+{self.extra}
 [s3_api]
 bind_addr = "127.0.0.1:{self.s3_port}"
 [admin]

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 
 mod cluster;
 mod layout;
+mod workers;
 
 pub use cluster::*;
 pub use layout::*;
+pub use workers::*;
 
 /// One admin operation, parsed from HTTP by [`AdminRequest::from_http`] and turned
 /// back into HTTP by [`AdminRequest::to_http`] (the CLI's side).
@@ -69,6 +71,10 @@ pub enum AdminRequest {
     RevertClusterLayout,
     /// `GET /v2/GetClusterLayoutHistory`.
     GetClusterLayoutHistory,
+    /// `GET /v2/GetWorkerStatus`: this node's background workers.
+    GetWorkerStatus,
+    /// `POST /v2/LaunchRepairOperation`: starts a repair on this node.
+    LaunchRepairOperation(LaunchRepairOperationRequest),
 }
 
 impl AdminRequest {
@@ -101,6 +107,8 @@ impl AdminRequest {
             AdminRequest::ApplyClusterLayout(_) => "ApplyClusterLayout",
             AdminRequest::RevertClusterLayout => "RevertClusterLayout",
             AdminRequest::GetClusterLayoutHistory => "GetClusterLayoutHistory",
+            AdminRequest::GetWorkerStatus => "GetWorkerStatus",
+            AdminRequest::LaunchRepairOperation(_) => "LaunchRepairOperation",
         }
     }
 }
@@ -138,6 +146,10 @@ pub enum AdminResponse {
     LayoutApplied(ApplyClusterLayoutResponse),
     /// The layout versions kept.
     LayoutHistory(GetClusterLayoutHistoryResponse),
+    /// The node's background workers.
+    Workers(GetWorkerStatusResponse),
+    /// A repair started.
+    Repair(LaunchRepairOperationResponse),
 }
 
 // ---- shared pieces ----

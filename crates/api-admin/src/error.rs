@@ -75,6 +75,9 @@ pub enum Error {
     /// The layout could not be saved.
     #[error("saving the layout: {0}")]
     LayoutStorage(LayoutSyncError),
+    /// The operation exists in the API but this node does not implement it.
+    #[error("{0}")]
+    NotImplemented(String),
 }
 
 impl From<LayoutError> for Error {
@@ -133,7 +136,8 @@ impl Error {
                 | M::Table(_)
                 | M::Block(_)
                 | M::Db(_)
-                | M::Encoding(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
+                | M::Encoding(_)
+                | M::Layout(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
             },
             Error::Unauthorized => ("Unauthorized", StatusCode::UNAUTHORIZED),
             Error::Forbidden => ("Forbidden", StatusCode::FORBIDDEN),
@@ -169,6 +173,7 @@ impl Error {
             },
             Error::NothingStaged { .. } => ("NothingStaged", StatusCode::BAD_REQUEST),
             Error::LayoutStorage(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
+            Error::NotImplemented(_) => ("NotImplemented", StatusCode::NOT_IMPLEMENTED),
         }
     }
 

@@ -1,12 +1,13 @@
 //! The dispatch of an [`AdminRequest`] to its handler: one function per endpoint,
-//! in `keys.rs`, `buckets.rs`, `metrics.rs`, `cluster.rs` and `layout.rs`.
+//! in `keys.rs`, `buckets.rs`, `metrics.rs`, `cluster.rs`, `layout.rs` and
+//! `workers.rs`.
 
 use hangar_cluster::System;
 use hangar_model::ObjectService;
 
 use crate::api::{AdminRequest, AdminResponse, HealthResponse};
 use crate::error::Result;
-use crate::{buckets, cluster as nodes, keys, layout, metrics};
+use crate::{buckets, cluster as nodes, keys, layout, metrics, workers};
 
 /// Runs `request` against `service` and `cluster`.
 pub async fn handle(
@@ -49,5 +50,7 @@ pub async fn handle(
         R::ApplyClusterLayout(r) => A::LayoutApplied(layout::apply_cluster_layout(cluster, r)?),
         R::RevertClusterLayout => A::ClusterLayout(layout::revert_cluster_layout(cluster)?),
         R::GetClusterLayoutHistory => A::LayoutHistory(layout::get_cluster_layout_history(cluster)),
+        R::GetWorkerStatus => A::Workers(workers::get_worker_status(service)),
+        R::LaunchRepairOperation(r) => A::Repair(workers::launch_repair(service, r).await?),
     })
 }

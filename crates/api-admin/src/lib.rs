@@ -22,6 +22,7 @@ mod layout;
 mod metrics;
 mod router;
 mod server;
+mod workers;
 
 pub use api::{AdminRequest, AdminResponse};
 pub use error::{Error, ErrorBody, Result};

@@ -95,6 +95,10 @@ fn route(path: &str) -> Option<(Method, Parser)> {
             Ok(R::RevertClusterLayout)
         }),
         "/v2/GetClusterLayoutHistory" => (Method::GET, |_, _| Ok(R::GetClusterLayoutHistory)),
+        "/v2/GetWorkerStatus" => (Method::GET, |_, _| Ok(R::GetWorkerStatus)),
+        "/v2/LaunchRepairOperation" => (Method::POST, |_, b| {
+            Ok(R::LaunchRepairOperation(json_required(b)?))
+        }),
         _ => return None,
     };
     Some((method, parse))
@@ -196,6 +200,8 @@ impl AdminRequest {
             R::ApplyClusterLayout(r) => post("/v2/ApplyClusterLayout", &[], to_json(r)),
             R::RevertClusterLayout => post("/v2/RevertClusterLayout", &[], Vec::new()),
             R::GetClusterLayoutHistory => get("/v2/GetClusterLayoutHistory", &[]),
+            R::GetWorkerStatus => get("/v2/GetWorkerStatus", &[]),
+            R::LaunchRepairOperation(r) => post("/v2/LaunchRepairOperation", &[], to_json(r)),
         }
     }
 }
@@ -446,6 +452,10 @@ mod tests {
             AdminRequest::ApplyClusterLayout(ApplyClusterLayoutRequest { version: 7 }),
             AdminRequest::RevertClusterLayout,
             AdminRequest::GetClusterLayoutHistory,
+            AdminRequest::GetWorkerStatus,
+            AdminRequest::LaunchRepairOperation(LaunchRepairOperationRequest {
+                repair_type: RepairType::Scrub,
+            }),
         ];
         for r in &requests {
             round_trip(r);

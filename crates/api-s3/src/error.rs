@@ -64,7 +64,8 @@ pub fn to_s3(e: Error) -> S3Error {
         | Error::Table(_)
         | Error::Block(_)
         | Error::Db(_)
-        | Error::Encoding(_) => {
+        | Error::Encoding(_)
+        | Error::Layout(_) => {
             error!(error = %e, "internal error");
             (
                 S3ErrorCode::InternalError,

@@ -24,11 +24,13 @@
 mod dirs;
 mod refcount;
 mod replicated;
+mod resync;
 mod store;
 mod sweep;
 
 pub use dirs::DataDir;
 pub use replicated::ReplicatedBlocks;
+pub use resync::{ResyncReport, ScrubReport, NEW_REFERENCE_DELAY_MSEC};
 pub use store::{BlockStore, BlockStoreConfig};
 pub use sweep::SweepReport;
 

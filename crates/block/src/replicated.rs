@@ -134,7 +134,16 @@ impl ReplicatedBlocks {
     /// other nodes keep receiving it in the background).
     pub async fn put(&self, hash: Hash, data: Bytes) -> Result<()> {
         let _in_flight = self.inner.system.layout().begin_write();
-        let sets = self.inner.system.layout().live_routing().write_sets(&hash);
+        let mode = self.inner.system.consistency_mode();
+        let sets = self
+            .inner
+            .system
+            .layout()
+            .live_routing()
+            .write_sets(&hash)
+            .into_iter()
+            .map(|(nodes, q)| (nodes, mode.write_quorum(q)))
+            .collect();
         let mut progress = SetQuorums::new(sets);
         let me = self.inner.system.id();
         let pending: FuturesUnordered<_> = progress
@@ -224,6 +233,34 @@ impl ReplicatedBlocks {
 }
 
 impl ReplicatedBlocks {
+    /// Whether this node holds `hash`'s partition in some live layout version.
+    pub fn holds(&self, hash: &Hash) -> bool {
+        let me = self.inner.system.id();
+        self.inner
+            .system
+            .layout()
+            .live_routing()
+            .writes
+            .iter()
+            .any(|l| l.nodes_of(hash).contains(&me))
+    }
+
+    /// Fetches `hash` from the other nodes that hold it, nearest first.
+    pub(crate) async fn fetch_from_peers(&self, hash: Hash) -> Result<Bytes> {
+        let me = self.inner.system.id();
+        let mut errors = Vec::new();
+        for node in self.read_order(&hash).into_iter().filter(|n| *n != me) {
+            match self.inner.fetch(node, hash).await {
+                Ok(data) => return Ok(data),
+                Err(e) => errors.push(format!("{node}: {e}")),
+            }
+        }
+        Err(Error::Unavailable {
+            hash,
+            errors: errors.join("; "),
+        })
+    }
+
     /// Stores a block this node should hold but had to fetch (it was missing
     /// or damaged here), in the background.
     fn restore_local_copy(&self, hash: Hash, data: Bytes) {

@@ -175,6 +175,10 @@ impl BlockStore {
     }
 
     /// The metadata engine holding the reference counts.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
     }

@@ -20,6 +20,7 @@
 //! gives the [`Layout`] that requests are routed with.
 
 pub mod assignment;
+mod consistency;
 mod files;
 pub mod history;
 pub mod layout_sync;
@@ -30,6 +31,7 @@ pub mod system;
 pub mod testing;
 pub mod transitions;
 
+pub use consistency::ConsistencyMode;
 pub use hangar_util::NodeId;
 pub use system::{ClusterConfig, ClusterHealth, ClusterStatus, NodeStatus, System};
 

@@ -111,6 +111,7 @@ pub struct System {
     membership: Arc<Membership>,
     layout: Arc<LayoutManager>,
     quorum: Arc<QuorumRpc>,
+    consistency: crate::consistency::ModeCell,
 }
 
 impl System {
@@ -160,6 +161,7 @@ impl System {
             membership: membership.clone(),
             layout,
             quorum,
+            consistency: crate::consistency::ModeCell::default(),
         });
         system.follow_zones();
         membership.start();
@@ -211,7 +213,17 @@ impl System {
         &self.layout
     }
 
-    /// Quorum calls.
+    /// The quorums this node's reads and writes wait for.
+    pub fn consistency_mode(&self) -> crate::ConsistencyMode {
+        self.consistency.get()
+    }
+
+    /// Sets the quorums this node's reads and writes wait for.
+    pub fn set_consistency_mode(&self, mode: crate::ConsistencyMode) {
+        self.consistency.set(mode);
+    }
+
+    /// The quorum RPC helper.
     pub fn quorum(&self) -> &Arc<QuorumRpc> {
         &self.quorum
     }

@@ -23,8 +23,9 @@ impl Tree {
 pub enum Durability {
     /// Every commit is fsynced before [`Db::transaction`] returns (default).
     Fsync,
-    /// Commits are flushed by the OS when it chooses; a crash may lose the last
-    /// seconds of writes but never leaves an inconsistent database.
+    /// Commits are not synced one by one, but at least once a second: a
+    /// crash may lose the last second of writes but never leaves an
+    /// inconsistent database.
     NoFsync,
 }
 

@@ -132,3 +132,28 @@ fn unsynced_commits_are_visible_at_once_and_made_durable_by_the_next_durable_one
     );
     assert_eq!(db.get(T, b"late").expect("get").as_deref(), Some(&b"2"[..]));
 }
+
+#[tokio::test]
+async fn commits_without_fsync_survive_a_reopen_after_a_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("db.redb");
+    let config = crate::DbConfig {
+        durability: crate::Durability::NoFsync,
+        ..crate::DbConfig::default()
+    };
+    let db = crate::Db::open(&path, &config).expect("open");
+    db.transaction(|tx| tx.insert(crate::Tree("t"), b"k", b"v"))
+        .await
+        .expect("commit");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // What a killed process leaves: the file as written so far. Opening it
+    // while the first handle still runs is refused, so copy it.
+    let copy = dir.path().join("copy.redb");
+    std::fs::copy(&path, &copy).expect("copy");
+    let reopened = crate::Db::open(&copy, &config).expect("reopen");
+    assert_eq!(
+        reopened.get(crate::Tree("t"), b"k").expect("get"),
+        Some(b"v".to_vec())
+    );
+    drop(db);
+}

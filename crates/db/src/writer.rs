@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use redb::ReadableTable;
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +20,10 @@ use crate::{engine_err, Durability, Error, Result, Tree};
 const QUEUE_LEN_MAX: usize = 4096;
 /// Most jobs grouped in one commit, so one commit's latency stays bounded.
 const BATCH_LEN_MAX: usize = 512;
+/// Longest time a non-durable commit waits for a durable one.
+const FLUSH_AFTER: Duration = Duration::from_secs(1);
+/// How often the writer looks for new jobs while a flush is pending.
+const FLUSH_POLL: Duration = Duration::from_millis(5);
 
 type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
 type JobFn = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
@@ -118,7 +123,23 @@ impl Writer {
 }
 
 fn run(db: &redb::Database, durability: Durability, mut rx: mpsc::Receiver<Job>, stats: &Stats) {
-    while let Some(first) = rx.blocking_recv() {
+    // Since when commits are waiting for a durable one (the engine persists a
+    // non-durable commit only with the next durable one).
+    let mut unflushed_since: Option<Instant> = None;
+    loop {
+        let first = match unflushed_since {
+            None => rx.blocking_recv(),
+            Some(since) => next_job_before(&mut rx, since + FLUSH_AFTER),
+        };
+        let Some(first) = first else {
+            if unflushed_since.take().is_some() {
+                flush(db);
+            }
+            if rx.is_closed() && rx.is_empty() {
+                return;
+            }
+            continue;
+        };
         let mut batch = vec![first];
         while batch.len() < BATCH_LEN_MAX {
             match rx.try_recv() {
@@ -127,9 +148,15 @@ fn run(db: &redb::Database, durability: Durability, mut rx: mpsc::Receiver<Job>,
             }
         }
         let n = batch.len() as u64;
-        let (completions, result) = run_batch(db, durability, batch);
+        let flush_due = unflushed_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER);
+        let (completions, result, durable) = run_batch(db, durability, batch, flush_due);
         if let Err(e) = &result {
             error!(error = %e, "metadata commit failed");
+        }
+        if durable && result.is_ok() {
+            unflushed_since = None;
+        } else if result.is_ok() {
+            unflushed_since.get_or_insert_with(Instant::now);
         }
         let err = result.err();
         for c in completions {
@@ -140,11 +167,49 @@ fn run(db: &redb::Database, durability: Durability, mut rx: mpsc::Receiver<Job>,
     }
 }
 
+/// The next job if one comes before `deadline`; `None` at the deadline or
+/// once every sender is gone.
+fn next_job_before(rx: &mut mpsc::Receiver<Job>, deadline: Instant) -> Option<Job> {
+    loop {
+        match rx.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::error::TryRecvError::Disconnected) => return None,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return None;
+                }
+                std::thread::sleep((deadline - now).min(FLUSH_POLL));
+            }
+        }
+    }
+}
+
+/// Makes every commit so far durable with an empty durable commit.
+fn flush(db: &redb::Database) {
+    let mut wtx = match db.begin_write() {
+        Ok(t) => t,
+        Err(e) => {
+            error!(error = %e, "metadata flush failed");
+            return;
+        }
+    };
+    if let Err(e) = wtx.set_durability(redb::Durability::Immediate) {
+        error!(error = %e, "cannot set commit durability");
+    }
+    if let Err(e) = wtx.commit() {
+        error!(error = %e, "metadata flush failed");
+    }
+}
+
+/// Runs and commits one batch; the commit is durable when a job of an
+/// `Fsync` database asks for it, or when `flush_due`. Returns whether it was.
 fn run_batch(
     db: &redb::Database,
     durability: Durability,
     batch: Vec<Job>,
-) -> (Vec<Completion>, Result<()>) {
+    flush_due: bool,
+) -> (Vec<Completion>, Result<()>, bool) {
     let mut completions = Vec::with_capacity(batch.len());
     let mut wtx = match db.begin_write() {
         Ok(t) => t,
@@ -154,14 +219,22 @@ fn run_batch(
             for job in batch {
                 completions.push(Box::new(move |_: Option<&Error>| drop(job)) as Completion);
             }
-            return (completions, Err(err));
+            return (completions, Err(err), false);
         }
     };
     // One durable job makes the whole commit durable, and with it every
     // non-durable commit before it.
-    let engine_durability = match durability {
-        Durability::Fsync if batch.iter().any(|j| j.durable) => redb::Durability::Immediate,
-        Durability::Fsync | Durability::NoFsync => redb::Durability::None,
+    // Without fsync, commits are still made durable at least every
+    // FLUSH_AFTER: a crash loses at most that much.
+    let durable = flush_due
+        || match durability {
+            Durability::Fsync => batch.iter().any(|j| j.durable),
+            Durability::NoFsync => false,
+        };
+    let engine_durability = if durable {
+        redb::Durability::Immediate
+    } else {
+        redb::Durability::None
     };
     if let Err(e) = wtx.set_durability(engine_durability) {
         error!(error = %e, "cannot set commit durability");
@@ -182,9 +255,9 @@ fn run_batch(
     }
     if let Some(e) = failure {
         let _ = wtx.abort();
-        return (completions, Err(e));
+        return (completions, Err(e), false);
     }
-    (completions, wtx.commit().map_err(engine_err))
+    (completions, wtx.commit().map_err(engine_err), durable)
 }
 
 /// A transaction in progress: reads see this transaction's own writes and every

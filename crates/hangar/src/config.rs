@@ -58,6 +58,10 @@ pub struct RawConfig {
     /// Congestion control between nodes: `bbr` (default) or `cubic`.
     #[serde(default = "default_congestion")]
     pub rpc_congestion: String,
+    /// Quorums of this node's reads and writes: `consistent` (default),
+    /// `degraded` or `dangerous`.
+    #[serde(default = "default_consistency")]
+    pub consistency_mode: String,
     /// Peers to contact at start: `<node id>@<host:port>`.
     #[serde(default)]
     pub bootstrap_peers: Vec<String>,
@@ -153,6 +157,9 @@ fn default_rpc_bind() -> SocketAddr {
 fn default_congestion() -> String {
     "bbr".into()
 }
+fn default_consistency() -> String {
+    "consistent".into()
+}
 fn default_replication_factor() -> usize {
     3
 }
@@ -214,6 +221,8 @@ pub struct Config {
     pub rpc_public_addr: Option<SocketAddr>,
     /// Congestion control between nodes.
     pub rpc_congestion: Congestion,
+    /// Quorums of this node's reads and writes.
+    pub consistency_mode: hangar_cluster::ConsistencyMode,
     /// Bootstrap peers.
     pub bootstrap_peers: Vec<BootstrapPeer>,
     /// Replication factor of a new cluster's layout.
@@ -262,6 +271,7 @@ impl RawConfig {
             rpc_bind_addr: SocketAddr::from(([127, 0, 0, 1], 3901)),
             rpc_public_addr: None,
             rpc_congestion: default_congestion(),
+            consistency_mode: default_consistency(),
             bootstrap_peers: Vec::new(),
             replication_factor: 1,
             single_node: true,
@@ -353,6 +363,10 @@ impl RawConfig {
             .map(|p| p.parse::<BootstrapPeer>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<Vec<_>>>()
             .context("bootstrap_peers")?;
+        let consistency_mode = self
+            .consistency_mode
+            .parse()
+            .map_err(|e| anyhow::anyhow!("consistency_mode: {e}"))?;
         let rpc_congestion = match self.rpc_congestion.as_str() {
             "bbr" => Congestion::Bbr,
             "cubic" => Congestion::Cubic,
@@ -389,6 +403,7 @@ impl RawConfig {
             rpc_bind_addr: self.rpc_bind_addr,
             rpc_public_addr: self.rpc_public_addr,
             rpc_congestion,
+            consistency_mode,
             bootstrap_peers,
             replication_factor: self.replication_factor,
             single_node: self.single_node,

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::cli::{AdminTarget, BucketCommand, KeyCommand, LayoutCommand, NodeCommand};
+use crate::cli::{
+    AdminTarget, BucketCommand, KeyCommand, LayoutCommand, NodeCommand, RepairWhat, WorkerCommand,
+};
 use crate::config::RawConfig;
 
 /// jemalloc, configured in `.cargo/config.toml` to hand freed memory back to the
@@ -71,6 +73,22 @@ enum Command {
         #[command(subcommand)]
         command: LayoutCommand,
     },
+    /// Shows the node's background workers: resync, scrub, layout sync,
+    /// release (through the admin API).
+    Worker {
+        #[command(flatten)]
+        target: AdminTarget,
+        #[command(subcommand)]
+        command: WorkerCommand,
+    },
+    /// Starts a repair on the node; safe at any time (through the admin API).
+    Repair {
+        #[command(flatten)]
+        target: AdminTarget,
+        /// What to repair.
+        #[arg(value_enum)]
+        what: RepairWhat,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -116,6 +134,8 @@ fn main() -> anyhow::Result<()> {
         Command::Node { target, command } => runtime.block_on(cli::run_node(target, command)),
         Command::Status { target } => runtime.block_on(cli::run_status(target)),
         Command::Layout { target, command } => runtime.block_on(cli::run_layout(target, command)),
+        Command::Worker { target, command } => runtime.block_on(cli::run_worker(target, command)),
+        Command::Repair { target, what } => runtime.block_on(cli::run_repair(target, what)),
     }
 }
 

@@ -10,7 +10,7 @@ use hangar_cluster::history::NodeRole;
 use hangar_cluster::membership::MembershipConfig;
 use hangar_cluster::{ClusterConfig, NodeId, System};
 use hangar_db::{Db, DbConfig, Durability};
-use hangar_model::{ModelConfig, ObjectService};
+use hangar_model::{LayoutSyncStep, ModelConfig, ObjectService};
 use hangar_table::Replicator;
 use hangar_util::clock::Clock;
 use tokio::net::TcpListener;
@@ -30,6 +30,18 @@ const GC_BLOCKS_PER_STEP: usize = 1024;
 const SWEEP_PERIOD: Duration = Duration::from_secs(24 * 3600);
 /// Age a file must have for a periodic sweep to touch it.
 const SWEEP_MIN_AGE: Duration = Duration::from_secs(3600);
+/// How often the layout sync worker looks for a new layout version.
+const LAYOUT_SYNC_PERIOD: Duration = Duration::from_secs(2);
+/// Resync items handled per step.
+const RESYNC_PER_STEP: usize = 64;
+/// Blocks read per scrub step.
+const SCRUB_PER_STEP: usize = 16;
+/// How long the scrub rests after a step, relative to the step's duration.
+const SCRUB_TRANQUILITY: f64 = 4.0;
+/// How often an idle scrub looks whether a pass is due.
+const SCRUB_RECHECK: Duration = Duration::from_secs(5);
+/// How often every block is read back.
+const SCRUB_PERIOD: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How often each table compares its partitions with their other replicas.
 const ANTI_ENTROPY_PERIOD: Duration = Duration::from_secs(60);
 /// Zone of a single node's layout.
@@ -60,6 +72,11 @@ pub async fn start(
 ) -> anyhow::Result<(Running, tokio::task::JoinSet<()>)> {
     std::fs::create_dir_all(&config.metadata_dir)
         .with_context(|| format!("creating {}", config.metadata_dir.display()))?;
+    restore_identity(config)?;
+    let db_path = config.metadata_dir.join("meta.redb");
+    // A node whose data directories hold blocks but whose database is gone
+    // (deleted, or lost with its disk) rebuilds its metadata from its peers.
+    let rebuilding = !db_path.exists() && data_dirs_hold_blocks(config);
     let clock = Clock::system();
     let cluster = System::start(
         &ClusterConfig {
@@ -79,8 +96,14 @@ pub async fn start(
     )
     .with_context(|| format!("starting the cluster endpoint on {}", config.rpc_bind_addr))?;
     let node = cluster.id();
+    cluster.set_consistency_mode(config.consistency_mode);
+    if config.consistency_mode != hangar_cluster::ConsistencyMode::Consistent {
+        warn!(mode = %config.consistency_mode, "consistency mode relaxed: reads may miss recent writes{}",
+            if config.consistency_mode == hangar_cluster::ConsistencyMode::Dangerous { ", and acknowledged writes may be lost" } else { "" });
+    }
+    keep_identity_copies(config);
     let db = Db::open(
-        &config.metadata_dir.join("meta.redb"),
+        &db_path,
         &DbConfig {
             durability: if config.metadata_fsync {
                 Durability::Fsync
@@ -127,6 +150,10 @@ pub async fn start(
         clock,
     );
     model.start_anti_entropy(ANTI_ENTROPY_PERIOD);
+    if rebuilding {
+        warn!("the metadata database is missing: rebuilding it from the other nodes");
+        tokio::spawn(rebuild_metadata(model.clone(), cluster.clone()));
+    }
     model
         .recover_interrupted_uploads()
         .await
@@ -164,7 +191,14 @@ pub async fn start(
             warn!(error = %e, "admin endpoint stopped");
         }
     });
-    tasks.spawn(sweeps(model.clone(), shutdown.clone()));
+    tasks.spawn(sweeps(model.clone(), shutdown.clone(), rebuilding));
+    tasks.spawn(layout_sync(
+        model.clone(),
+        cluster.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(resync(model.clone(), shutdown.clone()));
+    tasks.spawn(scrub(model.clone(), shutdown.clone()));
     tasks.spawn(maintenance(model, shutdown.clone()));
     tasks.spawn(async move {
         shutdown.cancelled().await;
@@ -172,6 +206,103 @@ pub async fn start(
     });
     info!(node = %node, rpc = %running.rpc_addr, s3 = %running.s3_addr, admin = %running.admin_addr, "hangar is serving");
     Ok((running, tasks))
+}
+
+/// Name of the copy of the node's identity kept in each data directory.
+const IDENTITY_COPY: &str = "node_key.copy";
+
+/// Restores the node's identity from a data directory when the metadata
+/// directory lost it: the node comes back as itself, not as a stranger.
+fn restore_identity(config: &Config) -> anyhow::Result<()> {
+    let key = config.metadata_dir.join(hangar_net::KEY_FILE);
+    if key.exists() {
+        return Ok(());
+    }
+    for dir in &config.data_dirs {
+        let copy = dir.path.join(IDENTITY_COPY);
+        if let Ok(bytes) = std::fs::read(&copy) {
+            write_private(&key, &bytes)?;
+            warn!(from = %copy.display(), "the node key was missing from the metadata directory; restored it from a data directory");
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a copy of the node's identity in each data directory.
+fn keep_identity_copies(config: &Config) {
+    let key = config.metadata_dir.join(hangar_net::KEY_FILE);
+    let Ok(bytes) = std::fs::read(&key) else {
+        return;
+    };
+    for dir in &config.data_dirs {
+        let copy = dir.path.join(IDENTITY_COPY);
+        if std::fs::read(&copy).ok().as_deref() != Some(&bytes[..]) {
+            if let Err(e) = std::fs::create_dir_all(&dir.path)
+                .and_then(|()| write_private(&copy, &bytes).map_err(std::io::Error::other))
+            {
+                warn!(path = %copy.display(), error = %e, "cannot keep a copy of the node key");
+            }
+        }
+    }
+}
+
+/// Writes `bytes` to `path`, readable by the owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Whether some data directory holds block files.
+fn data_dirs_hold_blocks(config: &Config) -> bool {
+    config.data_dirs.iter().any(|d| {
+        std::fs::read_dir(&d.path).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        })
+    })
+}
+
+/// Pulls every table from the other replicas until a pass succeeds: the
+/// block references that come back restore the reference counts and queue
+/// the blocks for a check.
+async fn rebuild_metadata(model: ObjectService, cluster: std::sync::Arc<System>) {
+    let started = std::time::Instant::now();
+    // The layout file went with the database: wait to learn it from a peer.
+    while cluster.layout().snapshot().current().version == 0 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    loop {
+        let failed = model.sync_tables().await;
+        if failed == 0 {
+            break;
+        }
+        warn!(
+            failed,
+            "metadata rebuild: some partitions could not be synced yet; retrying"
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    if let Err(e) = model.blocks().queue_all_for_resync().await {
+        warn!(error = %e, "metadata rebuild: cannot queue the blocks for a check");
+    }
+    info!(
+        secs = started.elapsed().as_secs(),
+        "metadata rebuilt from the other nodes"
+    );
 }
 
 /// Single-node mode: before the first layout is applied, gives this node
@@ -198,12 +329,168 @@ fn claim_whole_layout(cluster: &System) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sleeps `d`; false if the server is stopping.
+async fn pause(shutdown: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = tokio::time::sleep(d) => true,
+    }
+}
+
+const LAYOUT_SYNC: (&str, &str) = (
+    "layout-sync",
+    "syncs this node's partitions and blocks after a layout change",
+);
+const RESYNC: (&str, &str) = ("resync", "fetches blocks this node should hold but lacks");
+const SCRUB: (&str, &str) = (
+    "scrub",
+    "reads every block back and repairs damaged ones from peers",
+);
+const RELEASE: (&str, &str) = (
+    "release",
+    "releases data no version uses and deletes unreferenced blocks",
+);
+
+/// Follows layout changes (see [`ObjectService::layout_sync_step`]).
+async fn layout_sync(
+    model: ObjectService,
+    cluster: std::sync::Arc<System>,
+    shutdown: CancellationToken,
+) {
+    let (name, what) = LAYOUT_SYNC;
+    let workers = model.workers().clone();
+    loop {
+        let step = model.layout_sync_step().await;
+        let history = cluster.layout().snapshot();
+        let mine = history
+            .trackers()
+            .sync
+            .get(&cluster.id())
+            .copied()
+            .unwrap_or(0);
+        let current = history.current().version;
+        match step {
+            Ok(s) => workers.update(name, what, |w| {
+                w.busy = !matches!(s, LayoutSyncStep::Idle);
+                if let LayoutSyncStep::Synced { .. } = s {
+                    w.done += 1;
+                }
+                w.progress = match s {
+                    LayoutSyncStep::Incomplete { partitions, blocks } => format!(
+                        "syncing to layout version {current}: {partitions} partition syncs and {blocks} blocks still failing"
+                    ),
+                    _ if mine < current => format!(
+                        "synced to layout version {mine}; version {current} waits for every node's acknowledgement"
+                    ),
+                    _ => format!("synced to layout version {mine}"),
+                };
+            }),
+            Err(e) => {
+                warn!(error = %e, "layout sync step failed");
+                workers.failed(name, what, model.clock().wall_msec(), e.to_string());
+            }
+        }
+        if !pause(&shutdown, LAYOUT_SYNC_PERIOD).await {
+            return;
+        }
+    }
+}
+
+/// Fetches blocks this node references and lacks, as they fall due.
+async fn resync(model: ObjectService, shutdown: CancellationToken) {
+    let (name, what) = RESYNC;
+    let workers = model.workers().clone();
+    loop {
+        let checked = match model.data().resync_some(RESYNC_PER_STEP, false).await {
+            Ok(r) => {
+                let queued = model.blocks().resync_queue_len().ok().map(|n| n as u64);
+                workers.update(name, what, |w| {
+                    w.busy = r.checked > 0;
+                    w.done += r.fetched as u64;
+                    w.queued = queued;
+                    w.progress = format!("{} blocks fetched since start", w.done);
+                    if r.failed > 0 {
+                        w.errors += r.failed as u64;
+                    }
+                });
+                r.checked
+            }
+            Err(e) => {
+                warn!(error = %e, "block resync failed");
+                workers.failed(name, what, model.clock().wall_msec(), e.to_string());
+                0
+            }
+        };
+        if checked == 0 && !pause(&shutdown, MAINTENANCE_IDLE_PERIOD).await {
+            return;
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Reads every block back once per [`SCRUB_PERIOD`], a few at a time, resting
+/// [`SCRUB_TRANQUILITY`] times as long as each step took: it never takes
+/// more than a fraction of the disk from user requests.
+async fn scrub(model: ObjectService, shutdown: CancellationToken) {
+    let (name, what) = SCRUB;
+    let workers = model.workers().clone();
+    loop {
+        let now = model.clock().wall_msec();
+        let last = model.blocks().last_scrub_msec().ok().flatten();
+        let period = SCRUB_PERIOD.as_millis() as u64;
+        if let Some(last) = last {
+            let due = last.saturating_add(period);
+            if due > now {
+                workers.update(name, what, |w| {
+                    w.busy = false;
+                    w.progress = format!(
+                        "last pass ended {} h ago; next in {} h",
+                        (now - last) / 3_600_000,
+                        (due - now) / 3_600_000
+                    );
+                });
+                // Checked again soon: `hangar repair scrub` may start a pass.
+                let wait = Duration::from_millis(due - now).min(SCRUB_RECHECK);
+                if !pause(&shutdown, wait).await {
+                    return;
+                }
+                continue;
+            }
+        }
+        let started = std::time::Instant::now();
+        match model.blocks().scrub_some(SCRUB_PER_STEP).await {
+            Ok(r) => workers.update(name, what, |w| {
+                w.busy = true;
+                w.done += r.checked as u64;
+                w.errors += r.damaged as u64;
+                w.progress = format!("{} blocks checked since start", w.done);
+            }),
+            Err(e) => {
+                warn!(error = %e, "scrub failed");
+                workers.failed(name, what, model.clock().wall_msec(), e.to_string());
+            }
+        }
+        let rest = started
+            .elapsed()
+            .mul_f64(SCRUB_TRANQUILITY)
+            .max(Duration::from_millis(10));
+        if !pause(&shutdown, rest).await {
+            return;
+        }
+    }
+}
+
 /// Releases unreferenced data and deletes blocks past their grace delay,
 /// working continuously while there is work and waking once a second otherwise.
 async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
+    let (name, what) = RELEASE;
+    let workers = model.workers().clone();
     loop {
         if let Err(e) = model.release_ended_uploads().await {
             warn!(error = %e, "releasing the parts of ended uploads failed");
+            workers.failed(name, what, model.clock().wall_msec(), e.to_string());
         }
         let released = model
             .release_some(RELEASE_ROWS_PER_STEP)
@@ -220,6 +507,16 @@ async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
                 warn!(error = %e, "block garbage collection failed");
                 0
             });
+        let queued = model.release_queue_len().ok().map(|n| n as u64);
+        workers.update(name, what, |w| {
+            w.busy = released > 0 || deleted > 0;
+            w.done += (released + deleted) as u64;
+            w.queued = queued;
+            w.progress = format!(
+                "{} block rows released and files deleted since start",
+                w.done
+            );
+        });
         if released == 0 && deleted == 0 {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -233,8 +530,16 @@ async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
 
 /// Sweeps the data directories for what a crash left behind: once right after
 /// start (everything written before the start is fair game), then once a day.
-async fn sweeps(model: ObjectService, shutdown: CancellationToken) {
+async fn sweeps(model: ObjectService, shutdown: CancellationToken, rebuilding: bool) {
     let mut cutoff = SystemTime::now();
+    if rebuilding {
+        // Every block file looks unreferenced until the metadata is back:
+        // the first sweep waits a period.
+        if !pause(&shutdown, SWEEP_PERIOD).await {
+            return;
+        }
+        cutoff = SystemTime::now() - SWEEP_MIN_AGE;
+    }
     loop {
         // Stopping mid-sweep is safe: each step is a transaction of its own.
         tokio::select! {

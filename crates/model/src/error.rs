@@ -104,6 +104,9 @@ pub enum Error {
     /// Stored value encoding failure.
     #[error(transparent)]
     Encoding(#[from] hangar_util::encoding::Error),
+    /// The cluster layout could not be updated.
+    #[error("layout update: {0}")]
+    Layout(String),
 }
 
 /// Result with this crate's [`Error`].

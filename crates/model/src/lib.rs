@@ -13,10 +13,11 @@ mod error;
 pub mod release;
 pub mod schema;
 mod service;
+pub mod workers;
 
 pub use error::{Error, Result};
 pub use service::{
     is_valid_bucket_name, BodyStream, BucketInfo, CompletedPart, GetRange, LateChecksum,
-    ListParams, ListResult, ListedObject, ModelConfig, MultipartUpload, ObjectService,
-    Precondition, PutParams, PutResult, UploadedPart,
+    LayoutSyncStep, ListParams, ListResult, ListedObject, ModelConfig, MultipartUpload,
+    ObjectService, Precondition, PutParams, PutResult, UploadedPart,
 };

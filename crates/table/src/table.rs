@@ -27,6 +27,13 @@ pub trait Entry: Crdt + Versioned + Clone + Send + Sync + 'static {
 
 /// A table's definition.
 pub trait TableSchema: Send + Sync + 'static {
+    /// Runs in the transaction that removes this node's copy of `entry`
+    /// because the node no longer holds its partition (not a deletion: the
+    /// entry lives on elsewhere).
+    fn dropped(&self, _tx: &mut Tx<'_>, _entry: &Self::Entry) -> Result<()> {
+        Ok(())
+    }
+
     /// The engine tree holding the entries.
     const TREE: Tree;
     /// The entry type.
@@ -281,7 +288,15 @@ impl<S: TableSchema> Table<S> {
             Where::Cluster {
                 replicator,
                 replication,
-            } => replication.placement(&replicator.routing(), pk),
+            } => {
+                let mut p = replication.placement(&replicator.routing(), pk);
+                let mode = replicator.system().consistency_mode();
+                p.read_quorum = mode.read_quorum(p.read_quorum);
+                for (_, q) in &mut p.write_sets {
+                    *q = mode.write_quorum(*q);
+                }
+                p
+            }
         }
     }
 

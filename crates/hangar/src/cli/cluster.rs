@@ -3,7 +3,8 @@
 use anyhow::{bail, Context};
 use hangar_api_admin::api::{
     ConnectClusterNodesRequest, ConnectClusterNodesResponse, GetClusterHealthResponse,
-    GetClusterStatusResponse, GetNodeInfoRequest, GetNodeInfoResponse, NodeResp,
+    GetClusterStatusResponse, GetNodeInfoRequest, GetNodeInfoResponse, GetWorkerStatusResponse,
+    NodeResp,
 };
 use hangar_api_admin::AdminRequest;
 use hangar_cluster::history::format_bytes;
@@ -74,6 +75,12 @@ pub async fn run_status(target: AdminTarget) -> anyhow::Result<()> {
         .await
         .context("asking for the cluster's health")?;
     print!("{}", render_status(&status, &health));
+    let workers: GetWorkerStatusResponse = client
+        .call(&AdminRequest::GetWorkerStatus)
+        .await
+        .context("asking for the node's workers")?;
+    println!("\nWorkers of this node:");
+    print!("{}", super::workers::render_workers(&workers));
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! `hangar key ...`, `hangar bucket ...`, `hangar node ...`, `hangar status`
-//! and `hangar layout ...`: a client of the admin API.
+//! `hangar key ...`, `hangar bucket ...`, `hangar node ...`, `hangar status`,
+//! `hangar layout ...`, `hangar worker ...` and `hangar repair ...`: a client of
+//! the admin API.
 //!
 //! Every command builds [`hangar_api_admin::AdminRequest`]s, sends them to the
 //! admin API named by [`AdminTarget`], and prints the answers as text. Nothing here
@@ -12,11 +13,13 @@ mod keys;
 mod layout;
 mod size;
 mod table;
+mod workers;
 
 pub use buckets::run_bucket;
 pub use cluster::{run_node, run_status, NodeCommand};
 pub use keys::run_key;
 pub use layout::{run_layout, LayoutCommand};
+pub use workers::{run_repair, run_worker, RepairWhat, WorkerCommand};
 
 /// Where the admin API is and the token it wants.
 #[derive(Clone, Debug, clap::Args)]

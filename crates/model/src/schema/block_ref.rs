@@ -4,7 +4,7 @@
 //! when the data is released; the hook turns both events into this node's
 //! reference count, once each, however often they arrive.
 
-use hangar_block::BlockStore;
+use hangar_block::{BlockStore, NEW_REFERENCE_DELAY_MSEC};
 use hangar_db::{Tree, Tx};
 use hangar_table::{Entry, TableSchema};
 use hangar_util::crdt::Crdt;
@@ -69,9 +69,25 @@ impl TableSchema for BlockRefTable {
     ) -> hangar_table::Result<()> {
         match old {
             // A new live reference counts once; one first seen deleted never.
-            None if !new.deleted => self.blocks.incref(tx, &new.hash)?,
+            // The block is looked for a little later: if this node lacks it
+            // then (it missed the write, or just took over the partition), it
+            // is fetched from another node.
+            None if !new.deleted => {
+                self.blocks.incref(tx, &new.hash)?;
+                self.blocks
+                    .queue_resync(tx, &new.hash, NEW_REFERENCE_DELAY_MSEC)?;
+            }
             Some(o) if !o.deleted && new.deleted => self.blocks.decref(tx, &new.hash)?,
             _ => {}
+        }
+        Ok(())
+    }
+
+    fn dropped(&self, tx: &mut Tx<'_>, entry: &BlockRef) -> hangar_table::Result<()> {
+        // This node no longer holds the block's partition: its count drops,
+        // and the block file goes with the last reference.
+        if !entry.deleted {
+            self.blocks.decref(tx, &entry.hash)?;
         }
         Ok(())
     }

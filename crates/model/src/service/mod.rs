@@ -4,6 +4,7 @@ mod buckets;
 mod copy;
 mod get;
 mod keys;
+mod layout_sync;
 mod list;
 mod locks;
 mod maintenance;
@@ -30,6 +31,7 @@ use crate::schema::part::PartTable;
 
 pub use buckets::{is_valid_bucket_name, BucketInfo};
 pub use get::GetRange;
+pub use layout_sync::LayoutSyncStep;
 pub use list::{ListParams, ListResult, ListedObject};
 pub use multipart::{CompletedPart, MultipartUpload, UploadedPart};
 pub use put::{LateChecksum, Precondition, PutParams, PutResult};
@@ -88,6 +90,10 @@ struct Inner {
     block_rows: Table<BlockRowTable>,
     block_refs: Table<BlockRefTable>,
     locks: locks::Locks,
+    workers: crate::workers::Workers,
+    /// The oldest live layout version when this node last dropped what it no
+    /// longer holds.
+    offloaded_for: std::sync::atomic::AtomicU64,
     upload_buffers: Arc<tokio::sync::Semaphore>,
     /// When the release worker first saw each queued data id (wall msec).
     release_seen: std::sync::Mutex<std::collections::HashMap<hangar_util::Uuid, u64>>,
@@ -140,6 +146,8 @@ impl ObjectService {
                 upload_buffers: Arc::new(tokio::sync::Semaphore::new(permits)),
                 release_seen: std::sync::Mutex::default(),
                 locks: locks::Locks::default(),
+                workers: crate::workers::Workers::default(),
+                offloaded_for: std::sync::atomic::AtomicU64::new(0),
                 config,
                 db,
                 clock,
@@ -167,6 +175,16 @@ impl ObjectService {
         i.buckets.start_anti_entropy(interval);
         i.aliases.start_anti_entropy(interval);
         i.keys.start_anti_entropy(interval);
+    }
+
+    /// The state of the node's background workers.
+    pub fn workers(&self) -> &crate::workers::Workers {
+        &self.inner.workers
+    }
+
+    /// The node's blocks on the cluster.
+    pub fn data(&self) -> &ReplicatedBlocks {
+        &self.inner.data
     }
 
     /// The block store.

@@ -183,15 +183,17 @@ impl<S: TableSchema> Table<S> {
         });
     }
 
-    /// One anti-entropy pass over the partitions this node holds.
-    pub async fn sync_all(&self) {
+    /// One anti-entropy pass over the partitions this node holds. Returns
+    /// how many partition syncs failed (an unreachable peer, say).
+    pub async fn sync_all(&self) -> usize {
         let Where::Cluster {
             replicator,
             replication,
         } = &self.inner.placement
         else {
-            return;
+            return 0;
         };
+        let mut failures = 0;
         let me = replicator.local_id();
         let routing = replicator.routing();
         for p in 0..PARTITION_COUNT {
@@ -212,13 +214,82 @@ impl<S: TableSchema> Table<S> {
                     }
                     Ok(_) => {}
                     Err(e) => {
+                        failures += 1;
                         tracing::debug!(table = S::TREE.0, partition = p, %peer, "anti-entropy: {e}");
                     }
                 }
             }
         }
+        failures
+    }
+
+    /// Removes this node's copy of the entries of every partition it holds in
+    /// no live layout version (a layout change gave them to other nodes,
+    /// which have synced them), running the schema's
+    /// [`TableSchema::dropped`] hook on each. Returns the entries removed.
+    pub async fn offload(&self) -> Result<usize> {
+        let Where::Cluster {
+            replicator,
+            replication,
+        } = &self.inner.placement
+        else {
+            return Ok(0);
+        };
+        let me = replicator.local_id();
+        let routing = replicator.routing();
+        let mut removed = 0;
+        for p in 0..PARTITION_COUNT {
+            let partition = Partition(p as u16);
+            if replication.holders(&routing, partition).contains(&me) {
+                continue;
+            }
+            let byte = partition_byte(partition);
+            let end = crate::merkle::after(&[byte]);
+            if self
+                .inner
+                .db
+                .range(S::TREE, &[byte], end.as_deref(), 1)?
+                .is_empty()
+            {
+                continue;
+            }
+            loop {
+                let this = self.clone();
+                let n = self
+                    .inner
+                    .db
+                    .transaction(move |tx| {
+                        let end = crate::merkle::after(&[byte]);
+                        let rows = tx.range(S::TREE, &[byte], end.as_deref(), OFFLOAD_BATCH)?;
+                        for (key, bytes) in &rows {
+                            let entry = S::Entry::decode(bytes)?;
+                            this.inner.schema.dropped(tx, &entry)?;
+                            let summary = Summary::new(S::TREE.0);
+                            summary.update(tx, key, Some(bytes), None)?;
+                            tx.remove(S::TREE, key)?;
+                        }
+                        Ok::<_, Error>(rows.len())
+                    })
+                    .await?;
+                removed += n;
+                if n < OFFLOAD_BATCH {
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(
+                table = S::TREE.0,
+                entries = removed,
+                "dropped entries of partitions this node no longer holds"
+            );
+        }
+        Ok(removed)
     }
 }
+
+/// Entries removed per transaction when offloading.
+const OFFLOAD_BATCH: usize = 1000;
 
 fn partition_byte(partition: Partition) -> u8 {
     u8::try_from(partition.0).unwrap_or(u8::MAX)
