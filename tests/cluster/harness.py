@@ -39,6 +39,7 @@ class Node:
         self.proc = None
         self.id = None
         self.extra = ""  # more top-level configuration lines
+        self.public_port = None  # a relay in front of rpc_port, if any
 
     @property
     def admin_url(self):
@@ -55,6 +56,7 @@ data_fsync = false
 rpc_secret = "{self.secret}"
 rpc_bind_addr = "127.0.0.1:{self.rpc_port}"
 bootstrap_peers = [{peers}]
+{f'rpc_public_addr = "127.0.0.1:{self.public_port}"' if self.public_port else ""}
 {self.extra}
 [s3_api]
 bind_addr = "127.0.0.1:{self.s3_port}"
@@ -167,7 +169,7 @@ def form_cluster(nodes, zones, wait=20):
     in `zones` (None: a gateway), applies layout version 1, and imports a key
     allowed to create buckets. Raises SystemExit on any failure."""
     nodes[0].start()
-    boot = f"{nodes[0].id}@127.0.0.1:{nodes[0].rpc_port}"
+    boot = f"{nodes[0].id}@127.0.0.1:{nodes[0].public_port or nodes[0].rpc_port}"
     for n in nodes[1:]:
         n.bootstrap = [boot]
         n.start()

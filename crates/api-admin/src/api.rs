@@ -71,6 +71,8 @@ pub enum AdminRequest {
     RevertClusterLayout,
     /// `GET /v2/GetClusterLayoutHistory`.
     GetClusterLayoutHistory,
+    /// `POST /v2/ClusterLayoutSkipDeadNodes`.
+    ClusterLayoutSkipDeadNodes(ClusterLayoutSkipDeadNodesRequest),
     /// `GET /v2/GetWorkerStatus`: this node's background workers.
     GetWorkerStatus,
     /// `POST /v2/LaunchRepairOperation`: starts a repair on this node.
@@ -107,6 +109,7 @@ impl AdminRequest {
             AdminRequest::ApplyClusterLayout(_) => "ApplyClusterLayout",
             AdminRequest::RevertClusterLayout => "RevertClusterLayout",
             AdminRequest::GetClusterLayoutHistory => "GetClusterLayoutHistory",
+            AdminRequest::ClusterLayoutSkipDeadNodes(_) => "ClusterLayoutSkipDeadNodes",
             AdminRequest::GetWorkerStatus => "GetWorkerStatus",
             AdminRequest::LaunchRepairOperation(_) => "LaunchRepairOperation",
         }
@@ -146,6 +149,8 @@ pub enum AdminResponse {
     LayoutApplied(ApplyClusterLayoutResponse),
     /// The layout versions kept.
     LayoutHistory(GetClusterLayoutHistoryResponse),
+    /// The trackers given in place of dead nodes.
+    SkippedDeadNodes(ClusterLayoutSkipDeadNodesResponse),
     /// The node's background workers.
     Workers(GetWorkerStatusResponse),
     /// A repair started.

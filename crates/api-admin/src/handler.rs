@@ -50,6 +50,9 @@ pub async fn handle(
         R::ApplyClusterLayout(r) => A::LayoutApplied(layout::apply_cluster_layout(cluster, r)?),
         R::RevertClusterLayout => A::ClusterLayout(layout::revert_cluster_layout(cluster)?),
         R::GetClusterLayoutHistory => A::LayoutHistory(layout::get_cluster_layout_history(cluster)),
+        R::ClusterLayoutSkipDeadNodes(r) => {
+            A::SkippedDeadNodes(layout::skip_dead_nodes(cluster, r)?)
+        }
         R::GetWorkerStatus => A::Workers(workers::get_worker_status(service)),
         R::LaunchRepairOperation(r) => A::Repair(workers::launch_repair(service, r).await?),
     })

@@ -15,10 +15,11 @@ use hangar_cluster::{
 };
 
 use crate::api::{
-    ApplyClusterLayoutRequest, ApplyClusterLayoutResponse, ClusterLayoutVersion,
-    GetClusterLayoutHistoryResponse, GetClusterLayoutResponse, LayoutNodeRole, LayoutParameters,
-    NodeRoleChange, NodeUpdateTrackers, PreviewClusterLayoutChangesResponse, RoleChangeAction,
-    UpdateClusterLayoutRequest, ZoneRedundancy,
+    ApplyClusterLayoutRequest, ApplyClusterLayoutResponse, ClusterLayoutSkipDeadNodesRequest,
+    ClusterLayoutSkipDeadNodesResponse, ClusterLayoutVersion, GetClusterLayoutHistoryResponse,
+    GetClusterLayoutResponse, LayoutNodeRole, LayoutParameters, NodeRoleChange, NodeUpdateTrackers,
+    PreviewClusterLayoutChangesResponse, RoleChangeAction, UpdateClusterLayoutRequest,
+    ZoneRedundancy,
 };
 use crate::error::{Error, Result};
 
@@ -151,6 +152,60 @@ pub(crate) fn apply_cluster_layout(
         message: lines(&diff),
         layout: layout_response(&history),
     })
+}
+
+/// `ClusterLayoutSkipDeadNodes`: gives the nodes that are down the
+/// acknowledgement of the current version (and, with `allow_missing_data`,
+/// its sync), so that a layout change can finish without a node that is
+/// gone for good.
+pub(crate) fn skip_dead_nodes(
+    cluster: &System,
+    request: ClusterLayoutSkipDeadNodesRequest,
+) -> Result<ClusterLayoutSkipDeadNodesResponse> {
+    let up: BTreeSet<_> = cluster
+        .status()
+        .nodes
+        .iter()
+        .filter(|n| n.up)
+        .map(|n| n.id)
+        .collect();
+    let current = cluster.layout().snapshot().current().version;
+    if request.version != current {
+        return Err(Error::bad_request(format!(
+            "version {} is not the current layout version {current}",
+            request.version
+        )));
+    }
+    let mut response = ClusterLayoutSkipDeadNodesResponse {
+        ack_updated: Vec::new(),
+        sync_updated: Vec::new(),
+    };
+    let me = cluster.id();
+    cluster.layout().update(|h, _| {
+        for node in h.tracked_nodes() {
+            if node == me || up.contains(&node) {
+                continue;
+            }
+            if h.raise_tracker(Tracker::Ack, node, current) {
+                response.ack_updated.push(node.to_hex());
+            }
+            if request.allow_missing_data {
+                let synced = h.raise_tracker(Tracker::Sync, node, current);
+                h.raise_tracker(Tracker::SyncAck, node, current);
+                if synced {
+                    response.sync_updated.push(node.to_hex());
+                }
+            }
+        }
+        Ok(())
+    })?;
+    tracing::warn!(
+        version = current,
+        acked = ?response.ack_updated,
+        synced = ?response.sync_updated,
+        "layout trackers of dead nodes raised by the operator"
+    );
+    Ok(response)
 }
 
 /// `RevertClusterLayout`: drops the staged changes.

@@ -95,6 +95,9 @@ fn route(path: &str) -> Option<(Method, Parser)> {
             Ok(R::RevertClusterLayout)
         }),
         "/v2/GetClusterLayoutHistory" => (Method::GET, |_, _| Ok(R::GetClusterLayoutHistory)),
+        "/v2/ClusterLayoutSkipDeadNodes" => (Method::POST, |_, b| {
+            Ok(R::ClusterLayoutSkipDeadNodes(json_required(b)?))
+        }),
         "/v2/GetWorkerStatus" => (Method::GET, |_, _| Ok(R::GetWorkerStatus)),
         "/v2/LaunchRepairOperation" => (Method::POST, |_, b| {
             Ok(R::LaunchRepairOperation(json_required(b)?))
@@ -200,6 +203,9 @@ impl AdminRequest {
             R::ApplyClusterLayout(r) => post("/v2/ApplyClusterLayout", &[], to_json(r)),
             R::RevertClusterLayout => post("/v2/RevertClusterLayout", &[], Vec::new()),
             R::GetClusterLayoutHistory => get("/v2/GetClusterLayoutHistory", &[]),
+            R::ClusterLayoutSkipDeadNodes(r) => {
+                post("/v2/ClusterLayoutSkipDeadNodes", &[], to_json(r))
+            }
             R::GetWorkerStatus => get("/v2/GetWorkerStatus", &[]),
             R::LaunchRepairOperation(r) => post("/v2/LaunchRepairOperation", &[], to_json(r)),
         }
@@ -452,6 +458,10 @@ mod tests {
             AdminRequest::ApplyClusterLayout(ApplyClusterLayoutRequest { version: 7 }),
             AdminRequest::RevertClusterLayout,
             AdminRequest::GetClusterLayoutHistory,
+            AdminRequest::ClusterLayoutSkipDeadNodes(ClusterLayoutSkipDeadNodesRequest {
+                version: 3,
+                allow_missing_data: true,
+            }),
             AdminRequest::GetWorkerStatus,
             AdminRequest::LaunchRepairOperation(LaunchRepairOperationRequest {
                 repair_type: RepairType::Scrub,

@@ -242,6 +242,7 @@ fn into_http(response: AdminResponse) -> Response<Full<Bytes>> {
         AdminResponse::LayoutPreview(r) => json_response(StatusCode::OK, &r),
         AdminResponse::LayoutApplied(r) => json_response(StatusCode::OK, &r),
         AdminResponse::LayoutHistory(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::SkippedDeadNodes(r) => json_response(StatusCode::OK, &r),
         AdminResponse::Workers(r) => json_response(StatusCode::OK, &r),
         AdminResponse::Repair(r) => json_response(StatusCode::OK, &r),
     }

@@ -13,6 +13,7 @@
 //! stderr.
 
 mod db_engines;
+mod delay_proxy;
 mod hash;
 mod layout;
 mod multipart;
@@ -41,6 +42,8 @@ enum Command {
     Layout(layout::LayoutArgs),
     /// Node-to-node transport: RPC round trip, priorities under bulk load and loss.
     Net(net::NetArgs),
+    /// A UDP relay that delays every datagram (geo benchmarks on one machine).
+    DelayProxy(delay_proxy::DelayProxyArgs),
     /// Single-core MD5, BLAKE3 and SHA-256 throughput.
     Hash(hash::HashArgs),
     /// redb vs fjall: read-modify-write transactions and range scans.
@@ -54,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::Multipart(args) => multipart::run(args),
         Command::Layout(args) => layout::run(args),
         Command::Net(args) => net::run(args),
+        Command::DelayProxy(args) => delay_proxy::run(args),
         Command::Hash(args) => hash::run(args),
         Command::DbEngines(args) => db_engines::run(args),
     }

@@ -410,10 +410,10 @@ impl Proxy {
 }
 
 /// Datagrams waiting for their delivery time.
-type Outbox = tokio::sync::mpsc::UnboundedSender<(Instant, Vec<u8>, SocketAddr)>;
+pub(crate) type Outbox = tokio::sync::mpsc::UnboundedSender<(Instant, Vec<u8>, SocketAddr)>;
 
 /// Sends each datagram at its time (a constant delay keeps them in order).
-async fn deliver(
+pub(crate) async fn deliver(
     socket: Arc<UdpSocket>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<(Instant, Vec<u8>, SocketAddr)>,
 ) {

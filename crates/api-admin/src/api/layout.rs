@@ -281,3 +281,26 @@ pub struct NodeUpdateTrackers {
     /// The newest version it knows every node has synced.
     pub sync_ack: u64,
 }
+
+/// `POST /v2/ClusterLayoutSkipDeadNodes`: lets a layout change finish without
+/// the nodes that are down.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterLayoutSkipDeadNodesRequest {
+    /// The current layout version (as `layout history` shows it).
+    pub version: u64,
+    /// Also count the dead nodes as synced: old versions then retire even
+    /// though data only those nodes held may be lost.
+    #[serde(default)]
+    pub allow_missing_data: bool,
+}
+
+/// Answer of `ClusterLayoutSkipDeadNodes`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterLayoutSkipDeadNodesResponse {
+    /// Nodes whose acknowledgement was given in their place.
+    pub ack_updated: Vec<String>,
+    /// Nodes also counted as synced.
+    pub sync_updated: Vec<String>,
+}

@@ -631,3 +631,67 @@ async fn cluster_endpoints_need_the_token() {
     let staged: GetClusterLayoutResponse = h.ok(stage).await;
     assert_eq!(staged.staged_role_changes.len(), 1);
 }
+
+#[tokio::test]
+async fn dead_nodes_can_be_skipped_so_a_layout_change_finishes() {
+    let h = start().await;
+    let other = h.join_second_node().await;
+    let me = h.cluster.id().to_hex();
+    let them = other.id().to_hex();
+    let _: GetClusterLayoutResponse = h
+        .ok(update(
+            vec![
+                set(&me, "dc1", Some(1 << 40)),
+                set(&them, "dc2", Some(1 << 40)),
+            ],
+            None,
+        ))
+        .await;
+    let _: ApplyClusterLayoutResponse = h.ok(apply(1)).await;
+    // The other node dies for good.
+    other.shutdown();
+    hangar_cluster::testing::wait_until("the other node is down", || {
+        h.cluster
+            .status()
+            .nodes
+            .iter()
+            .any(|n| n.id == other.id() && !n.up)
+    })
+    .await;
+    let wrong = h
+        .error(
+            AdminRequest::ClusterLayoutSkipDeadNodes(ClusterLayoutSkipDeadNodesRequest {
+                version: 7,
+                allow_missing_data: false,
+            }),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert!(wrong.message.contains("current"), "{}", wrong.message);
+    let acked: ClusterLayoutSkipDeadNodesResponse = h
+        .ok(AdminRequest::ClusterLayoutSkipDeadNodes(
+            ClusterLayoutSkipDeadNodesRequest {
+                version: 1,
+                allow_missing_data: false,
+            },
+        ))
+        .await;
+    assert_eq!(acked.ack_updated, vec![them.clone()]);
+    assert!(acked.sync_updated.is_empty());
+    let synced: ClusterLayoutSkipDeadNodesResponse = h
+        .ok(AdminRequest::ClusterLayoutSkipDeadNodes(
+            ClusterLayoutSkipDeadNodesRequest {
+                version: 1,
+                allow_missing_data: true,
+            },
+        ))
+        .await;
+    assert_eq!(synced.sync_updated, vec![them.clone()]);
+    let trackers = h.cluster.layout().snapshot().trackers().clone();
+    assert_eq!(trackers.sync.get(&other.id()), Some(&1));
+    assert_eq!(
+        trackers.sync.get(&h.cluster.id()),
+        None,
+        "a node that is up is never skipped"
+    );
+}

@@ -2,10 +2,10 @@
 //! applying them would move, then applied or reverted.
 
 use hangar_api_admin::api::{
-    ApplyClusterLayoutRequest, ApplyClusterLayoutResponse, GetClusterLayoutHistoryResponse,
-    GetClusterLayoutResponse, LayoutParameters, LayoutParametersUpdate, NodeRoleChange,
-    PreviewClusterLayoutChangesResponse, RoleChangeAction, UpdateClusterLayoutRequest,
-    ZoneRedundancy,
+    ApplyClusterLayoutRequest, ApplyClusterLayoutResponse, ClusterLayoutSkipDeadNodesRequest,
+    ClusterLayoutSkipDeadNodesResponse, GetClusterLayoutHistoryResponse, GetClusterLayoutResponse,
+    LayoutParameters, LayoutParametersUpdate, NodeRoleChange, PreviewClusterLayoutChangesResponse,
+    RoleChangeAction, UpdateClusterLayoutRequest, ZoneRedundancy,
 };
 use hangar_api_admin::AdminRequest;
 use hangar_cluster::history::format_bytes;
@@ -42,6 +42,18 @@ pub enum LayoutCommand {
     },
     /// Drops every staged change.
     Revert,
+    /// Lets a layout change finish without the nodes that are down: gives
+    /// them the acknowledgement of the current version VERSION, and with
+    /// --allow-missing-data its sync too (old versions then retire even if
+    /// data only those nodes held is lost).
+    SkipDeadNodes {
+        /// The current layout version.
+        #[arg(long)]
+        version: u64,
+        /// Also count the dead nodes as synced.
+        #[arg(long)]
+        allow_missing_data: bool,
+    },
     /// Lists the layout versions kept.
     History,
 }
@@ -162,6 +174,34 @@ pub async fn run_layout(target: AdminTarget, command: LayoutCommand) -> anyhow::
             }
             println!();
             println!("Layout version {} applied.", applied.layout.version);
+        }
+        LayoutCommand::SkipDeadNodes {
+            version,
+            allow_missing_data,
+        } => {
+            let r: ClusterLayoutSkipDeadNodesResponse = client
+                .call(&AdminRequest::ClusterLayoutSkipDeadNodes(
+                    ClusterLayoutSkipDeadNodesRequest {
+                        version,
+                        allow_missing_data,
+                    },
+                ))
+                .await?;
+            for n in &r.ack_updated {
+                println!(
+                    "Acknowledged version {version} for {}.",
+                    &n[..16.min(n.len())]
+                );
+            }
+            for n in &r.sync_updated {
+                println!(
+                    "Counted {} as synced to version {version}.",
+                    &n[..16.min(n.len())]
+                );
+            }
+            if r.ack_updated.is_empty() && r.sync_updated.is_empty() {
+                println!("No down node was holding layout version {version} back.");
+            }
         }
         LayoutCommand::Revert => {
             let layout: GetClusterLayoutResponse =
