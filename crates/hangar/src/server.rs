@@ -23,6 +23,8 @@ use crate::config::Config;
 const MAINTENANCE_IDLE_PERIOD: Duration = Duration::from_secs(1);
 /// Block rows released per maintenance step.
 const RELEASE_ROWS_PER_STEP: usize = 4096;
+/// Tombstones looked at per table and maintenance step.
+const TOMBSTONES_PER_STEP: usize = 256;
 /// Blocks deleted per maintenance step.
 const GC_BLOCKS_PER_STEP: usize = 1024;
 /// How often the data directories are swept for crash leftovers after the
@@ -143,6 +145,7 @@ pub async fn start(
             upload_buffer_bytes: config.upload_buffer_bytes,
             release_delay_msec: config.block_gc_delay_secs.min(300) * 1000,
             body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs),
+            ..ModelConfig::default()
         },
         db,
         blocks,
@@ -487,6 +490,7 @@ async fn scrub(model: ObjectService, shutdown: CancellationToken) {
 async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
     let (name, what) = RELEASE;
     let workers = model.workers().clone();
+    let mut tombstones_removed = 0u64;
     loop {
         if let Err(e) = model.release_ended_uploads().await {
             warn!(error = %e, "releasing the parts of ended uploads failed");
@@ -507,17 +511,26 @@ async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
                 warn!(error = %e, "block garbage collection failed");
                 0
             });
+        let tombstones = model
+            .collect_tombstones(TOMBSTONES_PER_STEP)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "removing tombstones failed");
+                0
+            });
         let queued = model.release_queue_len().ok().map(|n| n as u64);
+        let waiting = model.tombstones_waiting().unwrap_or(0);
+        tombstones_removed += tombstones as u64;
         workers.update(name, what, |w| {
-            w.busy = released > 0 || deleted > 0;
+            w.busy = released > 0 || deleted > 0 || tombstones > 0;
             w.done += (released + deleted) as u64;
             w.queued = queued;
             w.progress = format!(
-                "{} block rows released and files deleted since start",
+                "{} block rows released and files deleted, {tombstones_removed} tombstones removed since start; {waiting} tombstones waiting",
                 w.done
             );
         });
-        if released == 0 && deleted == 0 {
+        if released == 0 && deleted == 0 && tombstones == 0 {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(MAINTENANCE_IDLE_PERIOD) => {}

@@ -26,12 +26,16 @@ pub(crate) enum TableOp {
     /// The encoded entry at (partition key, sort key), if any.
     Get { pk: Hash, sk: ByteBuf },
     /// Up to `limit` encoded entries of partition key `pk` from sort key
-    /// `start` on, in sort-key order.
+    /// `start` on (and before `end`, if given), in sort-key order.
     Range {
         pk: Hash,
         start: ByteBuf,
+        end: Option<ByteBuf>,
         limit: u32,
     },
+    /// Remove the entry at (partition key, sort key) if its encoding hashes
+    /// to `hash` (a tombstone every replica holds).
+    RemoveIfEqual { pk: Hash, sk: ByteBuf, hash: Hash },
     /// The root of the partition's summary (anti-entropy).
     Root { partition: u8 },
     /// The non-empty children of the summary node above `path` (0 or 1 byte).

@@ -164,6 +164,16 @@ async fn paging_through_a_stale_replica_lists_what_it_lacks() {
     let first = c.tables[2].read_range(&g(), b"", 2).await.expect("list");
     assert_eq!(names(first), ["a", "b"]);
     let next = c.tables[2].read_range(&g(), b"c", 2).await.expect("list");
+    let bounded = c.tables[2]
+        .read_range_until(&g(), b"", Some(b"b"), 10)
+        .await
+        .expect("list");
+    assert_eq!(names(bounded), ["a"], "nothing at or past the end is read");
+    let empty = c.tables[2]
+        .read_range_until(&g(), b"c", Some(b"b"), 10)
+        .await
+        .expect("list");
+    assert!(empty.is_empty());
     assert_eq!(names(next), ["c", "d"]);
 }
 
@@ -367,4 +377,52 @@ async fn during_a_layout_change_writes_reach_both_versions_until_the_old_retires
     })
     .await;
     assert_eq!(replicators[1].routing().read.layout_version(), 2);
+}
+
+#[tokio::test]
+async fn tombstones_go_once_every_replica_has_them_and_not_before() {
+    let c = Cluster::start().await;
+    c.tables[0].insert(item("a", 1, 7)).await.expect("write");
+    wait_until("all copies", || (0..3).all(|i| c.local(i, "a") == Some(7))).await;
+    // Deleted while node 2 hears nothing: it keeps the live entry.
+    c.set_state(2, LinkState::Silent);
+    c.tables[0].insert(item("a", 2, 0)).await.expect("delete");
+    let r = c.tables[0]
+        .collect_tombstones(10, 0)
+        .await
+        .expect("collect");
+    assert_eq!(
+        (r.removed, r.deferred),
+        (0, 1),
+        "node 2 holds the removal back"
+    );
+    assert_eq!(c.local(0, "a"), Some(0));
+    c.set_state(2, LinkState::Up);
+    // Node 2 gets the tombstone first, then every copy goes.
+    let mut removed = 0;
+    for _ in 0..50 {
+        removed += c.tables[0]
+            .collect_tombstones(10, 0)
+            .await
+            .expect("collect")
+            .removed;
+        if removed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(removed, 1);
+    for i in 0..3 {
+        assert_eq!(c.local(i, "a"), None, "gone from node {i}");
+    }
+    // Nothing comes back through anti-entropy, and a later write still lands.
+    for t in &c.tables {
+        t.sync_all().await;
+    }
+    assert_eq!(c.local(1, "a"), None);
+    c.tables[1]
+        .insert(item("a", 3, 9))
+        .await
+        .expect("write again");
+    assert_eq!(c.local(1, "a"), Some(9));
 }

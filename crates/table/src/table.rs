@@ -27,6 +27,12 @@ pub trait Entry: Crdt + Versioned + Clone + Send + Sync + 'static {
 
 /// A table's definition.
 pub trait TableSchema: Send + Sync + 'static {
+    /// Whether `entry` only records a deletion, and may be removed once every
+    /// replica holds it (see [`Table::collect_tombstones`]).
+    fn is_tombstone(&self, _entry: &Self::Entry) -> bool {
+        false
+    }
+
     /// Runs in the transaction that removes this node's copy of `entry`
     /// because the node no longer holds its partition (not a deletion: the
     /// entry lives on elsewhere).
@@ -198,6 +204,7 @@ impl<S: TableSchema> Table<S> {
             if let Some(summary) = self.summary() {
                 summary.update(tx, &key, stored.as_deref(), Some(&bytes))?;
             }
+            self.note_tombstone(tx, &key, &new, &bytes)?;
         }
         self.inner.schema.updated(tx, old.as_ref(), entry, &new)?;
         Ok(new)
@@ -242,8 +249,23 @@ impl<S: TableSchema> Table<S> {
     /// Reads up to `limit` entries of partition key `pk` whose sort key is at least
     /// `start`, in sort-key order.
     pub fn range(&self, pk: &Hash, start: &[u8], limit: usize) -> Result<Vec<S::Entry>> {
+        self.range_until(pk, start, None, limit)
+    }
+
+    /// Like [`Table::range`], stopping before sort key `end` if given.
+    pub fn range_until(
+        &self,
+        pk: &Hash,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<S::Entry>> {
         let from = storage_key(pk, start);
-        let end = partition_end(pk);
+        let end = match end {
+            Some(sk) if sk <= start => return Ok(Vec::new()),
+            Some(sk) => Some(storage_key(pk, sk)),
+            None => partition_end(pk),
+        };
         let rows = self.inner.db.range(S::TREE, &from, end.as_deref(), limit)?;
         rows.iter()
             .map(|(_, v)| S::Entry::decode(v).map_err(Error::from))
@@ -267,8 +289,10 @@ impl<S: TableSchema> Table<S> {
     }
 }
 
+mod gc;
 mod sync;
 
+pub use gc::GcReport;
 pub use sync::SyncReport;
 
 /// Reads and writes through the cluster.
@@ -394,13 +418,26 @@ impl<S: TableSchema> Table<S> {
     /// a write quorum (deleted, for one) shows its change even if a replica
     /// still has the old value. Stale replicas get the merged entries back.
     pub async fn read_range(&self, pk: &Hash, start: &[u8], limit: usize) -> Result<Vec<S::Entry>> {
+        self.read_range_until(pk, start, None, limit).await
+    }
+
+    /// Like [`Table::read_range`], stopping before sort key `end` if given
+    /// (a listing under a prefix reads no entry past it).
+    pub async fn read_range_until(
+        &self,
+        pk: &Hash,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<S::Entry>> {
         let Where::Cluster { replicator, .. } = &self.inner.placement else {
-            return self.range(pk, start, limit);
+            return self.range_until(pk, start, end, limit);
         };
         let placement = self.placement(pk);
         let op = TableOp::Range {
             pk: *pk,
             start: ByteBuf::from(start.to_vec()),
+            end: end.map(|e| ByteBuf::from(e.to_vec())),
             limit: u32::try_from(limit).unwrap_or(u32::MAX),
         };
         let replies = self
@@ -564,9 +601,18 @@ impl<S: TableSchema> RemoteTable for LocalCopy<S> {
                     entries.into_iter().map(|(_, b)| ByteBuf::from(b)).collect(),
                 ))
             }
-            TableOp::Range { pk, start, limit } => {
+            TableOp::RemoveIfEqual { pk, sk, hash } => {
+                table.remove_if_equal(pk, sk.into_vec(), hash).await
+            }
+            TableOp::Range {
+                pk,
+                start,
+                end,
+                limit,
+            } => {
                 let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(MAX_RANGE);
-                let entries = table.range(&pk, &start, limit)?;
+                let entries =
+                    table.range_until(&pk, &start, end.as_deref().map(|e| &e[..]), limit)?;
                 Ok(TableReply::Entries(
                     entries
                         .iter()

@@ -37,11 +37,15 @@ impl Entry for Item {
     }
 }
 
-/// A table of items.
+/// A table of items; an item of value 0 is a tombstone.
 pub(crate) struct Items;
 impl TableSchema for Items {
     const TREE: Tree = Tree("items");
     type Entry = Item;
+
+    fn is_tombstone(&self, item: &Item) -> bool {
+        *item.value.get() == 0
+    }
 }
 
 /// A second table of items.

@@ -118,6 +118,7 @@ impl TestNode {
                 upload_buffer_bytes: 8 << 20,
                 release_delay_msec: 0,
                 body_idle_timeout: std::time::Duration::from_secs(60),
+                tombstone_delay_msec: 0,
             },
             Clock::system(),
         )?;

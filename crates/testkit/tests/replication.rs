@@ -21,6 +21,7 @@ fn config() -> ModelConfig {
         upload_buffer_bytes: 1 << 20,
         release_delay_msec: 0,
         body_idle_timeout: Duration::from_secs(30),
+        tombstone_delay_msec: 0,
     }
 }
 

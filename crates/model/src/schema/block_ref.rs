@@ -60,6 +60,10 @@ impl TableSchema for BlockRefTable {
     const TREE: Tree = Tree("block_refs");
     type Entry = BlockRef;
 
+    fn is_tombstone(&self, r: &BlockRef) -> bool {
+        r.deleted
+    }
+
     fn updated(
         &self,
         tx: &mut Tx<'_>,

@@ -72,4 +72,8 @@ pub struct BlockRowTable;
 impl TableSchema for BlockRowTable {
     const TREE: Tree = Tree("block_rows");
     type Entry = BlockRow;
+
+    fn is_tombstone(&self, row: &BlockRow) -> bool {
+        row.deleted
+    }
 }

@@ -224,6 +224,16 @@ impl TableSchema for ObjectTable {
     const TREE: Tree = Tree("objects");
     type Entry = Object;
 
+    /// A deleted key with no upload in progress: only a delete marker and
+    /// abort tombstones are left.
+    fn is_tombstone(&self, o: &Object) -> bool {
+        o.visible().is_none()
+            && !o
+                .versions
+                .iter()
+                .any(|v| matches!(v.state, VersionState::Uploading { .. }))
+    }
+
     fn updated(
         &self,
         tx: &mut Tx<'_>,

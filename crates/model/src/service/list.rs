@@ -52,7 +52,7 @@ pub struct ListResult {
 }
 
 /// The smallest byte string greater than every string starting with `prefix`.
-fn after_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn after_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut v = prefix.to_vec();
     while let Some(last) = v.last_mut() {
         if *last == 0xff {
@@ -83,12 +83,18 @@ impl ObjectService {
             // Nothing asked, nothing to continue from: not truncated.
             return Ok(out);
         }
+        // No entry past the prefix is read.
+        let end = after_prefix(params.prefix.as_bytes());
         let mut count = 0usize;
         'scan: loop {
             // One entry beyond what is still wanted tells whether the listing is
             // truncated; hidden entries and common prefixes may need more batches.
             let want = (max_keys - count).saturating_add(1).clamp(BATCH_MIN, BATCH);
-            let batch = self.inner.objects.read_range(&pk, &cursor, want).await?;
+            let batch = self
+                .inner
+                .objects
+                .read_range_until(&pk, &cursor, end.as_deref(), want)
+                .await?;
             let mut jump = None;
             for object in &batch {
                 if !object.key.starts_with(&params.prefix) {

@@ -145,6 +145,26 @@ impl ObjectService {
         Ok(done)
     }
 
+    /// Removes tombstones (deleted objects, released block rows and
+    /// references) that have waited the tombstone delay, from every replica
+    /// once all of them hold them. Returns how many were removed.
+    pub async fn collect_tombstones(&self, limit: usize) -> Result<usize> {
+        let delay = self.inner.config.tombstone_delay_msec;
+        let i = &self.inner;
+        let removed = i.objects.collect_tombstones(limit, delay).await?.removed
+            + i.block_rows.collect_tombstones(limit, delay).await?.removed
+            + i.block_refs.collect_tombstones(limit, delay).await?.removed;
+        Ok(removed)
+    }
+
+    /// Tombstones waiting for removal on this node.
+    pub fn tombstones_waiting(&self) -> Result<usize> {
+        let i = &self.inner;
+        Ok(i.objects.tombstones_waiting()?
+            + i.block_rows.tombstones_waiting()?
+            + i.block_refs.tombstones_waiting()?)
+    }
+
     /// Number of data ids waiting for release.
     pub fn release_queue_len(&self) -> Result<usize> {
         Ok(self.inner.db.range(QUEUE, &[], None, usize::MAX)?.len())

@@ -55,6 +55,9 @@ pub struct ModelConfig {
     /// [`crate::Error::BodyTimeout`]: a stalled client must not hold upload
     /// memory (or a connection) for ever.
     pub body_idle_timeout: std::time::Duration,
+    /// How long a tombstone (a deleted object, released block rows) is kept
+    /// on every replica before it may be removed.
+    pub tombstone_delay_msec: u64,
 }
 
 impl Default for ModelConfig {
@@ -65,6 +68,7 @@ impl Default for ModelConfig {
             upload_buffer_bytes: 32 << 20,
             release_delay_msec: 5 * 60 * 1000,
             body_idle_timeout: std::time::Duration::from_secs(60),
+            tombstone_delay_msec: 10 * 60 * 1000,
         }
     }
 }

@@ -308,9 +308,14 @@ impl ObjectService {
                 cursor.push(0);
             }
         }
+        let end = super::list::after_prefix(prefix.as_bytes());
         let mut out = Vec::new();
         loop {
-            let batch = self.inner.objects.read_range(&pk, &cursor, 1000).await?;
+            let batch = self
+                .inner
+                .objects
+                .read_range_until(&pk, &cursor, end.as_deref(), 1000)
+                .await?;
             for o in &batch {
                 if !o.key.starts_with(prefix) {
                     return Ok((out, false));

@@ -32,6 +32,7 @@ async fn fixture_with_body_timeout(body_idle_timeout: std::time::Duration) -> Fi
         upload_buffer_bytes: 1 << 20,
         release_delay_msec: 0,
         body_idle_timeout,
+        tombstone_delay_msec: 0,
     };
     let db = hangar_db::Db::open_in_memory().expect("db");
     let blocks = hangar_block::BlockStore::new(

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use hangar_cluster::{NodeId, Partition, PARTITION_COUNT};
 use hangar_net::{CallOptions, Priority};
 use serde_bytes::ByteBuf;
@@ -193,9 +195,9 @@ impl<S: TableSchema> Table<S> {
         else {
             return 0;
         };
-        let mut failures = 0;
         let me = replicator.local_id();
         let routing = replicator.routing();
+        let mut pairs = Vec::new();
         for p in 0..PARTITION_COUNT {
             let partition = Partition(p as u16);
             // The partition's holders in every live version: a node new to it
@@ -204,23 +206,36 @@ impl<S: TableSchema> Table<S> {
             if !nodes.contains(&me) {
                 continue;
             }
-            for peer in nodes.iter().filter(|n| **n != me) {
-                match self.sync_partition(partition, *peer).await {
+            pairs.extend(
+                nodes
+                    .into_iter()
+                    .filter(|n| *n != me)
+                    .map(|peer| (partition, peer)),
+            );
+        }
+        // Several partitions at once: a pass costs about
+        // partitions x peers / SYNC_PARALLELISM round trips.
+        let results: Vec<bool> = futures::stream::iter(pairs)
+            .map(|(partition, peer)| async move {
+                match self.sync_partition(partition, peer).await {
                     Ok(r) if r.received + r.sent > 0 => {
                         tracing::info!(
-                            table = S::TREE.0, partition = p, %peer,
+                            table = S::TREE.0, partition = partition.0, %peer,
                             received = r.received, sent = r.sent, "anti-entropy repaired entries"
                         );
+                        true
                     }
-                    Ok(_) => {}
+                    Ok(_) => true,
                     Err(e) => {
-                        failures += 1;
-                        tracing::debug!(table = S::TREE.0, partition = p, %peer, "anti-entropy: {e}");
+                        tracing::debug!(table = S::TREE.0, partition = partition.0, %peer, "anti-entropy: {e}");
+                        false
                     }
                 }
-            }
-        }
-        failures
+            })
+            .buffer_unordered(SYNC_PARALLELISM)
+            .collect()
+            .await;
+        results.iter().filter(|ok| !**ok).count()
     }
 
     /// Removes this node's copy of the entries of every partition it holds in
@@ -287,6 +302,9 @@ impl<S: TableSchema> Table<S> {
         Ok(removed)
     }
 }
+
+/// Partition syncs of one pass run at once.
+const SYNC_PARALLELISM: usize = 16;
 
 /// Entries removed per transaction when offloading.
 const OFFLOAD_BATCH: usize = 1000;
