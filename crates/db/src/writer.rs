@@ -22,8 +22,6 @@ const QUEUE_LEN_MAX: usize = 4096;
 const BATCH_LEN_MAX: usize = 512;
 /// Longest time a non-durable commit waits for a durable one.
 const FLUSH_AFTER: Duration = Duration::from_secs(1);
-/// How often the writer looks for new jobs while a flush is pending.
-const FLUSH_POLL: Duration = Duration::from_millis(5);
 
 type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
 type JobFn = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
@@ -33,6 +31,9 @@ pub(crate) struct Job {
     run: JobFn,
     /// Whether its caller waits for durability (see [`crate::Db::transaction_unsynced`]).
     durable: bool,
+    /// Sent by the flush ticker: makes the commits so far durable if some
+    /// are not.
+    flush: bool,
 }
 
 impl Job {
@@ -56,7 +57,23 @@ impl Job {
             });
             (ok, completion)
         });
-        (Job { run, durable }, rx)
+        (
+            Job {
+                run,
+                durable,
+                flush: false,
+            },
+            rx,
+        )
+    }
+
+    /// The flush ticker's job: nothing to write.
+    fn flush() -> Self {
+        Job {
+            run: Box::new(|_: &mut Tx<'_>| (true, Box::new(|_: Option<&Error>| {}) as Completion)),
+            durable: false,
+            flush: true,
+        }
     }
 }
 
@@ -92,6 +109,21 @@ impl Writer {
             .name("hangar-db-writer".into())
             .spawn(move || run(&db, durability, rx, &thread_stats))
             .expect("spawning the metadata writer thread must succeed at startup");
+        // Asks the writer every FLUSH_AFTER to make its commits durable; ends
+        // with the writer's queue.
+        let weak = queue.downgrade();
+        std::thread::Builder::new()
+            .name("hangar-db-flush".into())
+            .spawn(move || loop {
+                std::thread::sleep(FLUSH_AFTER);
+                match weak.upgrade() {
+                    Some(queue) => {
+                        let _ = queue.try_send(Job::flush());
+                    }
+                    None => return,
+                }
+            })
+            .expect("spawning the metadata flush thread must succeed at startup");
         Writer {
             queue: Some(queue),
             stats,
@@ -126,20 +158,7 @@ fn run(db: &redb::Database, durability: Durability, mut rx: mpsc::Receiver<Job>,
     // Since when commits are waiting for a durable one (the engine persists a
     // non-durable commit only with the next durable one).
     let mut unflushed_since: Option<Instant> = None;
-    loop {
-        let first = match unflushed_since {
-            None => rx.blocking_recv(),
-            Some(since) => next_job_before(&mut rx, since + FLUSH_AFTER),
-        };
-        let Some(first) = first else {
-            if unflushed_since.take().is_some() {
-                flush(db);
-            }
-            if rx.is_closed() && rx.is_empty() {
-                return;
-            }
-            continue;
-        };
+    while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH_LEN_MAX {
             match rx.try_recv() {
@@ -147,16 +166,22 @@ fn run(db: &redb::Database, durability: Durability, mut rx: mpsc::Receiver<Job>,
                 Err(_) => break,
             }
         }
-        let n = batch.len() as u64;
-        let flush_due = unflushed_since.is_some_and(|t| t.elapsed() >= FLUSH_AFTER);
+        let ticked = batch.iter().any(|j| j.flush);
+        if ticked && batch.len() == 1 && unflushed_since.is_none() {
+            continue; // nothing to make durable
+        }
+        let n = batch.iter().filter(|j| !j.flush).count() as u64;
+        let flush_due = unflushed_since.is_some_and(|t| ticked || t.elapsed() >= FLUSH_AFTER);
         let (completions, result, durable) = run_batch(db, durability, batch, flush_due);
         if let Err(e) = &result {
             error!(error = %e, "metadata commit failed");
         }
-        if durable && result.is_ok() {
-            unflushed_since = None;
-        } else if result.is_ok() {
-            unflushed_since.get_or_insert_with(Instant::now);
+        if result.is_ok() {
+            if durable {
+                unflushed_since = None;
+            } else {
+                unflushed_since.get_or_insert_with(Instant::now);
+            }
         }
         let err = result.err();
         for c in completions {
@@ -165,23 +190,8 @@ fn run(db: &redb::Database, durability: Durability, mut rx: mpsc::Receiver<Job>,
         stats.transactions.fetch_add(n, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// The next job if one comes before `deadline`; `None` at the deadline or
-/// once every sender is gone.
-fn next_job_before(rx: &mut mpsc::Receiver<Job>, deadline: Instant) -> Option<Job> {
-    loop {
-        match rx.try_recv() {
-            Ok(job) => return Some(job),
-            Err(mpsc::error::TryRecvError::Disconnected) => return None,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return None;
-                }
-                std::thread::sleep((deadline - now).min(FLUSH_POLL));
-            }
-        }
+    if unflushed_since.is_some() {
+        flush(db);
     }
 }
 
