@@ -246,14 +246,22 @@ impl ReplicatedBlocks {
     }
 
     /// Fetches `hash` from the other nodes that hold it, nearest first.
-    pub(crate) async fn fetch_from_peers(&self, hash: Hash) -> Result<Bytes> {
+    /// `Ok(None)`: every one of them answered that it does not have it.
+    pub(crate) async fn fetch_from_peers(&self, hash: Hash) -> Result<Option<Bytes>> {
         let me = self.inner.system.id();
         let mut errors = Vec::new();
+        let mut all_missing = true;
         for node in self.read_order(&hash).into_iter().filter(|n| *n != me) {
             match self.inner.fetch(node, hash).await {
-                Ok(data) => return Ok(data),
-                Err(e) => errors.push(format!("{node}: {e}")),
+                Ok(data) => return Ok(Some(data)),
+                Err(e) => {
+                    all_missing &= e.contains(&Error::Missing { hash }.to_string());
+                    errors.push(format!("{node}: {e}"));
+                }
             }
+        }
+        if all_missing {
+            return Ok(None);
         }
         Err(Error::Unavailable {
             hash,

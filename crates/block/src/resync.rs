@@ -228,7 +228,11 @@ impl ReplicatedBlocks {
         if store.refcount(hash).await? == 0 || !self.holds(&hash) || store.is_present(&hash) {
             return Ok(false);
         }
-        let data = self.fetch_from_peers(hash).await?;
+        let Some(data) = self.fetch_from_peers(hash).await? else {
+            // No copy anywhere: waiting would not bring one back.
+            tracing::error!(%hash, "resync: a referenced block is on no node; it is lost");
+            return Ok(false);
+        };
         store.write(hash, data).await?;
         tracing::info!(%hash, "resync: fetched a block this node should hold");
         Ok(true)

@@ -156,6 +156,18 @@ pub struct Layout {
     params: ReplicationParams,
     /// For each partition, its nodes in preference order.
     assignment: Vec<Vec<NodeId>>,
+    /// Every node of `assignment`, in id order (asked on every request to a
+    /// fully replicated table: computed once).
+    #[serde(skip)]
+    all: Vec<NodeId>,
+}
+
+/// Every node of `assignment`, in id order.
+fn nodes_in(assignment: &[Vec<NodeId>]) -> Vec<NodeId> {
+    let mut nodes: Vec<NodeId> = assignment.iter().flatten().copied().collect();
+    nodes.sort();
+    nodes.dedup();
+    nodes
 }
 
 impl Layout {
@@ -179,6 +191,7 @@ impl Layout {
         Layout {
             layout_version,
             params,
+            all: nodes_in(&assignment),
             assignment,
         }
     }
@@ -188,6 +201,7 @@ impl Layout {
             layout_version: 1,
             params: ReplicationParams::new(1),
             assignment: vec![vec![node]; PARTITION_COUNT],
+            all: vec![node],
         }
     }
     /// This layout's version number.
@@ -204,10 +218,11 @@ impl Layout {
     }
     /// Every node holding at least one partition, in id order.
     pub fn all_nodes(&self) -> Vec<NodeId> {
-        let mut nodes: Vec<NodeId> = self.assignment.iter().flatten().copied().collect();
-        nodes.sort();
-        nodes.dedup();
-        nodes
+        if self.all.is_empty() {
+            // Decoded (the cache is not stored): computed each time.
+            return nodes_in(&self.assignment);
+        }
+        self.all.clone()
     }
     /// Nodes holding `partition` (none if it is out of range).
     pub fn partition_nodes(&self, partition: Partition) -> &[NodeId] {
