@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "robustness"))
 from common import Checks  # noqa: E402
-from harness import KEY_ID, KEY_SECRET, TOKEN, Node, cross_node_checks, form_cluster  # noqa: E402
+from harness import KEY_ID, KEY_SECRET, TOKEN, Node, check_clean_stops, cross_node_checks, form_cluster  # noqa: E402
 
 ZONES = ["paris", "lyon", "brest", None]
 CLIENT_LIMIT_SECS = 900
@@ -52,10 +52,7 @@ def one_pass(checks, root, label, through):
         cross_node_checks(checks, nodes, f"{label}-cross")
         ok, summary = run_clients(nodes[through])
         checks.check(f"{label}: every real client passes through {nodes[through].name}", ok, summary)
-        for n in nodes:
-            checks.check(f"{label}: {n.name} stops cleanly", n.stop())
-            panics = [l for l in n.log_tail(10000).splitlines() if "panic" in l.lower()]
-            checks.check(f"{label}: no panic in {n.name}'s log", not panics, "; ".join(panics[:2]))
+        check_clean_stops(checks, nodes, label)
     finally:
         for n in nodes:
             n.kill()

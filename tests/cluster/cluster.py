@@ -25,7 +25,7 @@ import urllib.error
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "robustness"))
 from common import Checks  # noqa: E402
-from harness import KEY_ID, KEY_SECRET, Node, cross_node_checks, free_port, wait_for, fmt  # noqa: E402
+from harness import KEY_ID, KEY_SECRET, Node, check_clean_stops, cross_node_checks, free_port, wait_for, fmt  # noqa: E402
 
 
 def main():
@@ -134,10 +134,7 @@ def main():
             except urllib.error.HTTPError as e:
                 checks.check(f"admin API refuses a {label} token", e.code in (401, 403), str(e.code))
 
-        for n in nodes + [intruder]:
-            checks.check(f"{n.name} stops cleanly", n.stop())
-            panics = [l for l in n.log_tail(10000).splitlines() if "panic" in l.lower()]
-            checks.check(f"no panic in {n.name}'s log", not panics, "; ".join(panics[:2]))
+        check_clean_stops(checks, nodes + [intruder])
     finally:
         for n in nodes + [intruder]:
             n.kill()

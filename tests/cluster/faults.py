@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "robustness"))
 from common import Checks  # noqa: E402
-from harness import KEY_ID, KEY_SECRET, Node, form_cluster, s3, wait_for, fmt  # noqa: E402
+from harness import Node, check_clean_stops, form_cluster, s3, wait_for, fmt  # noqa: E402
 
 BUCKET = "faults"
 ZONES = ["a", "a", "b", "c"]
@@ -280,10 +280,7 @@ def main():
         checks.check("7: after deleting everything, the data directories empty within the grace delays",
                      t is not None, f"{before} -> {after} bytes in {fmt(t)}")
 
-        for n in nodes + [spare]:
-            checks.check(f"{n.name} stops cleanly", n.stop())
-            panics = [l for l in n.log_tail(100000).splitlines() if "panic" in l.lower()]
-            checks.check(f"no panic in {n.name}'s log", not panics, "; ".join(panics[:2]))
+        check_clean_stops(checks, nodes + [spare])
     finally:
         for n in nodes + [spare]:
             n.kill()

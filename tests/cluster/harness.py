@@ -252,3 +252,13 @@ def cross_node_checks(checks, nodes, bucket):
         except Exception:  # 404 through botocore's generic ClientError
             gone.append(True)
     checks.check("a bucket deleted through one node is gone through every node", all(gone), str(gone))
+
+
+def check_clean_stops(checks, nodes, label=""):
+    """Stops every node with SIGTERM and checks each stops cleanly without a
+    panic in its log."""
+    prefix = f"{label}: " if label else ""
+    for n in nodes:
+        checks.check(f"{prefix}{n.name} stops cleanly", n.stop())
+        panics = [l for l in n.log_tail(100000).splitlines() if "panic" in l.lower()]
+        checks.check(f"{prefix}no panic in {n.name}'s log", not panics, "; ".join(panics[:2]))

@@ -218,7 +218,7 @@ fn stored_rpc_secret(dir: &Path) -> anyhow::Result<String> {
 
 /// Writes `bytes` to `path` through a temporary file, readable by the owner
 /// only (tokens, secrets and credentials go through here).
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");

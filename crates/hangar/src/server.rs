@@ -224,7 +224,7 @@ fn restore_identity(config: &Config) -> anyhow::Result<()> {
     for dir in &config.data_dirs {
         let copy = dir.path.join(IDENTITY_COPY);
         if let Ok(bytes) = std::fs::read(&copy) {
-            write_private(&key, &bytes)?;
+            crate::write_atomically(&key, &bytes)?;
             warn!(from = %copy.display(), "the node key was missing from the metadata directory; restored it from a data directory");
             return Ok(());
         }
@@ -241,31 +241,13 @@ fn keep_identity_copies(config: &Config) {
     for dir in &config.data_dirs {
         let copy = dir.path.join(IDENTITY_COPY);
         if std::fs::read(&copy).ok().as_deref() != Some(&bytes[..]) {
-            if let Err(e) = std::fs::create_dir_all(&dir.path)
-                .and_then(|()| write_private(&copy, &bytes).map_err(std::io::Error::other))
-            {
+            if let Err(e) = std::fs::create_dir_all(&dir.path).and_then(|()| {
+                crate::write_atomically(&copy, &bytes).map_err(std::io::Error::other)
+            }) {
                 warn!(path = %copy.display(), error = %e, "cannot keep a copy of the node key");
             }
         }
     }
-}
-
-/// Writes `bytes` to `path`, readable by the owner only.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 /// Whether some data directory holds block files.

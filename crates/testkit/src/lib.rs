@@ -31,6 +31,20 @@ pub struct TestNode {
     _dir: tempfile::TempDir,
 }
 
+/// Settings for tests: 4 KiB blocks (objects cross block boundaries
+/// cheaply), a 100-byte inline threshold, and no delays before data and
+/// tombstones are released.
+pub fn small_model_config() -> ModelConfig {
+    ModelConfig {
+        block_size: 4096,
+        inline_threshold: 100,
+        upload_buffer_bytes: 1 << 20,
+        release_delay_msec: 0,
+        body_idle_timeout: std::time::Duration::from_secs(30),
+        tombstone_delay_msec: 0,
+    }
+}
+
 /// The object service of the node of `replicator`, with its metadata in
 /// memory and its blocks under `dir`.
 pub fn service_on(

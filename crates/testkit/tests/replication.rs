@@ -15,14 +15,7 @@ use hangar_testkit::TestCluster;
 use hangar_util::Uuid;
 
 fn config() -> ModelConfig {
-    ModelConfig {
-        block_size: 4096,
-        inline_threshold: 100,
-        upload_buffer_bytes: 1 << 20,
-        release_delay_msec: 0,
-        body_idle_timeout: Duration::from_secs(30),
-        tombstone_delay_msec: 0,
-    }
+    hangar_testkit::small_model_config()
 }
 
 fn body(data: &[u8]) -> BodyStream {

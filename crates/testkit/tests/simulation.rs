@@ -30,14 +30,7 @@ const OPS: usize = 60;
 const WAIT: Duration = Duration::from_secs(2);
 
 fn config() -> ModelConfig {
-    ModelConfig {
-        block_size: 4096,
-        inline_threshold: 100,
-        upload_buffer_bytes: 1 << 20,
-        release_delay_msec: 0,
-        body_idle_timeout: Duration::from_secs(30),
-        tombstone_delay_msec: 0,
-    }
+    hangar_testkit::small_model_config()
 }
 
 fn body(data: &[u8]) -> BodyStream {
