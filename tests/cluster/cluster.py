@@ -25,7 +25,8 @@ import urllib.error
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "robustness"))
 from common import Checks  # noqa: E402
-from harness import KEY_ID, KEY_SECRET, Node, check_clean_stops, cross_node_checks, free_port, wait_for, fmt  # noqa: E402
+from harness import (KEY_ID, KEY_SECRET, Node, check_clean_stops, check_roots_agree, cross_node_checks,  # noqa: E402
+                     free_port, wait_for, fmt)
 
 
 def main():
@@ -76,6 +77,7 @@ def main():
             code, out = nodes[0].cli(*args)
             checks.check(f"hangar {' '.join(args[:2])} succeeds", code == 0, out.strip()[-200:])
         cross_node_checks(checks, nodes, "five-nodes")
+        check_roots_agree(checks, "after the cross-node checks", nodes)
 
         code, out = nodes[4].cli("status")
         checks.check("hangar status lists 5 nodes in 3 zones", code == 0 and all(z in out for z in zones)

@@ -15,10 +15,14 @@ Clients write through live nodes while, one after the other:
 6. a node is added, another removed and a capacity changed while clients
    write: every acknowledged object stays readable, and the old layout
    versions retire;
+   n2 gets a second data directory and `hangar repair rebalance` moves
+   about half of its blocks there; `hangar repair versions` releases nothing
+   in use;
 7. everything is deleted: the data directories empty after the grace delays.
 
 After each fault heals: no acknowledged write is lost, no read returns wrong
-bytes, every node lists the same objects. Every wait and loop is bounded.
+bytes, every node lists the same objects, and every table partition has
+equal Merkle roots on all its holders. Every wait and loop is bounded.
 """
 import hashlib
 import os
@@ -32,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "robustness"))
 from common import Checks  # noqa: E402
-from harness import Node, check_clean_stops, form_cluster, s3, wait_for, fmt  # noqa: E402
+from harness import Node, check_clean_stops, check_roots_agree, form_cluster, s3, wait_for, fmt  # noqa: E402
 
 BUCKET = "faults"
 ZONES = ["a", "a", "b", "c"]
@@ -88,7 +92,8 @@ class Writer:
 
 def verify(checks, label, nodes, acked):
     """Every acknowledged object reads back byte-exact through every node in
-    `nodes`, and every node lists them all."""
+    `nodes`, every node lists them all, and the replicas of every table
+    partition converge to equal Merkle roots."""
     wrong, missing = [], []
     for n in nodes:
         c = s3(n)
@@ -118,6 +123,7 @@ def verify(checks, label, nodes, acked):
     covers = all(set(acked) <= v for v in listings.values())
     checks.check(f"{label}: every node lists the same objects, all acknowledged ones among them", same and covers,
                  str({k: len(v) for k, v in listings.items()}))
+    check_roots_agree(checks, label, nodes)
 
 
 class Cut:
@@ -141,20 +147,31 @@ def data_bytes(node):
     """Bytes of block files under the node's data directory (not its identity
     copy, nor files set aside as corrupt, which are kept for the operator)."""
     total = 0
-    for root, _, files in os.walk(os.path.join(node.dir, "data")):
-        for f in files:
-            if not f.startswith("node_key") and not f.endswith(".corrupted"):
-                total += os.path.getsize(os.path.join(root, f))
+    for d in data_dirs(node):
+        for root, _, files in os.walk(d):
+            for f in files:
+                if not f.startswith("node_key") and not f.endswith(".corrupted"):
+                    total += os.path.getsize(os.path.join(root, f))
     return total
 
 
-def block_files(node):
+def data_dirs(node):
+    return [os.path.join(node.dir, d) for d, _ in node.data_dirs or [("data", 1)]]
+
+
+def block_files(node, subdir=None):
     out = []
-    for root, _, files in os.walk(os.path.join(node.dir, "data")):
-        if "quarantine" in root:
-            continue
-        out += [os.path.join(root, f) for f in files if len(f) == 64]
+    for d in [os.path.join(node.dir, subdir)] if subdir else data_dirs(node):
+        for root, _, files in os.walk(d):
+            out += [os.path.join(root, f) for f in files if len(f) == 64]
     return out
+
+
+def worker_progress(node, name):
+    for w in node.api("GET", "/v2/GetWorkerStatus")["workers"]:
+        if w["name"] == name:
+            return w["progress"]
+    return ""
 
 
 def main():
@@ -269,6 +286,25 @@ def main():
         t = wait_for(60, lambda: data_bytes(nodes[3]) < 1 << 20, step=1)
         checks.check("6: the removed node drops the data it no longer holds", t is not None,
                      f"{fmt(t)}, {data_bytes(nodes[3])} bytes left")
+
+        # 6b. A second data directory for n2, then a rebalance.
+        n2 = nodes[2]
+        n2.stop()
+        n2.data_dirs = [("data", 1000), ("data2", 1000)]
+        n2.start()
+        before = len(block_files(n2, "data"))
+        code, out = n2.cli("repair", "rebalance")
+        t = wait_for(60, lambda: "last pass" in worker_progress(n2, "rebalance"))
+        moved = len(block_files(n2, "data2"))
+        checks.check("6b: hangar repair rebalance moves about half of n2's blocks to its new data directory",
+                     code == 0 and t is not None and before > 20 and 0.25 * before < moved < 0.75 * before,
+                     f"{moved} of {before} moved in {fmt(t)}: {worker_progress(n2, 'rebalance')}; {out.strip()[-200:]}")
+        code, out = n2.cli("repair", "versions")
+        t = wait_for(60, lambda: "last pass" in worker_progress(n2, "repair-versions"))
+        progress = worker_progress(n2, "repair-versions")
+        checks.check("6b: hangar repair versions runs and releases nothing in use",
+                     code == 0 and t is not None and " 0 released" in progress, f"{progress}; {out.strip()[-200:]}")
+        verify(checks, "6b", live, acked)
 
         # 7. Delete everything.
         before = sum(data_bytes(n) for n in live)

@@ -39,6 +39,7 @@ class Node:
         self.proc = None
         self.id = None
         self.extra = ""  # more top-level configuration lines
+        self.data_dirs = None  # [(subdirectory, capacity)] in place of the one "data"
         self.public_port = None  # a relay in front of rpc_port, if any
 
     @property
@@ -47,10 +48,15 @@ class Node:
 
     def write_config(self):
         peers = ", ".join(f'"{p}"' for p in self.bootstrap)
+        if self.data_dirs:
+            dirs = ", ".join(f'{{ path = "{self.dir}/{d}", capacity_bytes = {c} }}' for d, c in self.data_dirs)
+            data = f"data_dir = [{dirs}]"
+        else:
+            data = f'data_dir = "{self.dir}/data"'
         with open(os.path.join(self.dir, "hangar.toml"), "w") as f:
             f.write(f"""
 metadata_dir = "{self.dir}/meta"
-data_dir = "{self.dir}/data"
+{data}
 metadata_fsync = false
 data_fsync = false
 rpc_secret = "{self.secret}"
@@ -252,6 +258,37 @@ def cross_node_checks(checks, nodes, bucket):
         except Exception:  # 404 through botocore's generic ClientError
             gone.append(True)
     checks.check("a bucket deleted through one node is gone through every node", all(gone), str(gone))
+
+
+TABLES = 7
+PARTITIONS = 256
+
+
+def roots_disagreement(nodes):
+    """The (table, partition) pairs whose holders among `nodes` report
+    different Merkle summary roots (GET /v2/GetTableRoots), and how many
+    pairs were reported at all."""
+    seen = {}
+    for n in nodes:
+        for t in n.api("GET", "/v2/GetTableRoots")["tables"]:
+            for p, root in t["partitions"].items():
+                seen.setdefault((t["table"], int(p)), set()).add(root)
+    return sorted(k for k, roots in seen.items() if len(roots) > 1), len(seen)
+
+
+def check_roots_agree(checks, label, nodes, limit=90):
+    """Starts an anti-entropy pass on every node, then checks that every
+    table partition's holders reach equal Merkle roots within `limit` s."""
+    for n in nodes:
+        n.cli("repair", "tables")
+    bad, covered = [], [0]
+
+    def agree():
+        bad[:], covered[0] = roots_disagreement(nodes)
+        return not bad and covered[0] == TABLES * PARTITIONS
+    t = wait_for(limit, agree, step=1)
+    checks.check(f"{label}: every table partition has equal Merkle roots on all its holders", t is not None,
+                 f"{fmt(t)}; {covered[0]} partitions of {TABLES} tables compared; differing: {bad[:4]}")
 
 
 def check_clean_stops(checks, nodes, label=""):

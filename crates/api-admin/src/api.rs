@@ -75,6 +75,9 @@ pub enum AdminRequest {
     ClusterLayoutSkipDeadNodes(ClusterLayoutSkipDeadNodesRequest),
     /// `GET /v2/GetWorkerStatus`: this node's background workers.
     GetWorkerStatus,
+    /// `GET /v2/GetTableRoots`: the summary roots of the table partitions
+    /// this node holds, to check that replicas agree.
+    GetTableRoots,
     /// `POST /v2/LaunchRepairOperation`: starts a repair on this node.
     LaunchRepairOperation(LaunchRepairOperationRequest),
 }
@@ -111,6 +114,7 @@ impl AdminRequest {
             AdminRequest::GetClusterLayoutHistory => "GetClusterLayoutHistory",
             AdminRequest::ClusterLayoutSkipDeadNodes(_) => "ClusterLayoutSkipDeadNodes",
             AdminRequest::GetWorkerStatus => "GetWorkerStatus",
+            AdminRequest::GetTableRoots => "GetTableRoots",
             AdminRequest::LaunchRepairOperation(_) => "LaunchRepairOperation",
         }
     }
@@ -153,6 +157,8 @@ pub enum AdminResponse {
     SkippedDeadNodes(ClusterLayoutSkipDeadNodesResponse),
     /// The node's background workers.
     Workers(GetWorkerStatusResponse),
+    /// The summary roots of the table partitions the node holds.
+    TableRoots(GetTableRootsResponse),
     /// A repair started.
     Repair(LaunchRepairOperationResponse),
 }

@@ -54,6 +54,7 @@ pub async fn handle(
             A::SkippedDeadNodes(layout::skip_dead_nodes(cluster, r)?)
         }
         R::GetWorkerStatus => A::Workers(workers::get_worker_status(service)),
+        R::GetTableRoots => A::TableRoots(workers::get_table_roots(service)?),
         R::LaunchRepairOperation(r) => A::Repair(workers::launch_repair(service, r).await?),
     })
 }

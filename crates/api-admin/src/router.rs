@@ -99,6 +99,7 @@ fn route(path: &str) -> Option<(Method, Parser)> {
             Ok(R::ClusterLayoutSkipDeadNodes(json_required(b)?))
         }),
         "/v2/GetWorkerStatus" => (Method::GET, |_, _| Ok(R::GetWorkerStatus)),
+        "/v2/GetTableRoots" => (Method::GET, |_, _| Ok(R::GetTableRoots)),
         "/v2/LaunchRepairOperation" => (Method::POST, |_, b| {
             Ok(R::LaunchRepairOperation(json_required(b)?))
         }),
@@ -207,6 +208,7 @@ impl AdminRequest {
                 post("/v2/ClusterLayoutSkipDeadNodes", &[], to_json(r))
             }
             R::GetWorkerStatus => get("/v2/GetWorkerStatus", &[]),
+            R::GetTableRoots => get("/v2/GetTableRoots", &[]),
             R::LaunchRepairOperation(r) => post("/v2/LaunchRepairOperation", &[], to_json(r)),
         }
     }
@@ -463,6 +465,7 @@ mod tests {
                 allow_missing_data: true,
             }),
             AdminRequest::GetWorkerStatus,
+            AdminRequest::GetTableRoots,
             AdminRequest::LaunchRepairOperation(LaunchRepairOperationRequest {
                 repair_type: RepairType::Scrub,
             }),

@@ -244,6 +244,7 @@ fn into_http(response: AdminResponse) -> Response<Full<Bytes>> {
         AdminResponse::LayoutHistory(r) => json_response(StatusCode::OK, &r),
         AdminResponse::SkippedDeadNodes(r) => json_response(StatusCode::OK, &r),
         AdminResponse::Workers(r) => json_response(StatusCode::OK, &r),
+        AdminResponse::TableRoots(r) => json_response(StatusCode::OK, &r),
         AdminResponse::Repair(r) => json_response(StatusCode::OK, &r),
     }
 }

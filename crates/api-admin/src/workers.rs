@@ -1,12 +1,12 @@
-//! `GetWorkerStatus` and `LaunchRepairOperation`.
+//! `GetWorkerStatus`, `GetTableRoots` and `LaunchRepairOperation`.
 
 use hangar_model::ObjectService;
 
 use crate::api::{
-    GetWorkerStatusResponse, LaunchRepairOperationRequest, LaunchRepairOperationResponse,
-    RepairType, WorkerInfo,
+    GetTableRootsResponse, GetWorkerStatusResponse, LaunchRepairOperationRequest,
+    LaunchRepairOperationResponse, RepairType, TableRoots, WorkerInfo,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// `GetWorkerStatus`.
 pub(crate) fn get_worker_status(service: &ObjectService) -> GetWorkerStatusResponse {
@@ -32,6 +32,23 @@ pub(crate) fn get_worker_status(service: &ObjectService) -> GetWorkerStatusRespo
             })
             .collect(),
     }
+}
+
+/// `GetTableRoots`.
+pub(crate) fn get_table_roots(service: &ObjectService) -> Result<GetTableRootsResponse> {
+    let tables = service
+        .table_roots()?
+        .into_iter()
+        .map(|t| TableRoots {
+            table: t.table.to_string(),
+            partitions: t
+                .roots
+                .into_iter()
+                .map(|(p, root)| (p.0, hex::encode(root)))
+                .collect(),
+        })
+        .collect();
+    Ok(GetTableRootsResponse { tables })
 }
 
 /// `LaunchRepairOperation`: each repair is safe at any time; long ones run in
@@ -70,11 +87,78 @@ pub(crate) async fn launch_repair(
             "a scrub pass from the first block (see the scrub worker)".to_string()
         }
         RepairType::Versions => {
-            return Err(Error::NotImplemented(
-                "repair versions is not implemented: data no version uses is released by the release worker"
-                    .to_string(),
-            ))
+            let s = service.clone();
+            spawn_pass(
+                service,
+                "repair-versions",
+                "releases data no version uses",
+                async move { s.repair_versions().await },
+                |r| {
+                    let progress = format!(
+                        "last pass: {} data ids checked, {} released, {} too recent, {} without owner, {} unreadable",
+                        r.checked, r.released, r.recent, r.ownerless, r.unreadable
+                    );
+                    (r.checked, progress)
+                },
+            );
+            "a pass over the data this node holds, releasing what no version uses (see the repair-versions worker)".to_string()
+        }
+        RepairType::Rebalance => {
+            let s = service.clone();
+            spawn_pass(
+                service,
+                "rebalance",
+                "moves blocks to their data directory",
+                async move {
+                    s.blocks()
+                        .rebalance()
+                        .await
+                        .map_err(hangar_model::Error::from)
+                },
+                |r| {
+                    let progress = format!(
+                        "last pass: {} blocks checked, {} moved ({} bytes), {} failed",
+                        r.checked, r.moved, r.bytes_moved, r.failed
+                    );
+                    (r.moved, progress)
+                },
+            );
+            "a pass moving every block to the data directory it belongs in (see the rebalance worker)".to_string()
         }
     };
     Ok(LaunchRepairOperationResponse { started })
+}
+
+/// Runs one pass of a repair in the background, shown as worker `name`:
+/// busy while it runs, then the items `summary` counts and its words.
+fn spawn_pass<R: Send + 'static>(
+    service: &ObjectService,
+    name: &'static str,
+    what: &'static str,
+    pass: impl std::future::Future<Output = hangar_model::Result<R>> + Send + 'static,
+    summary: fn(&R) -> (u64, String),
+) {
+    let s = service.clone();
+    tokio::spawn(async move {
+        s.workers().update(name, what, |w| {
+            w.busy = true;
+            w.progress = "running".into();
+        });
+        match pass.await {
+            Ok(r) => {
+                let (done, progress) = summary(&r);
+                s.workers().update(name, what, |w| {
+                    w.busy = false;
+                    w.done += done;
+                    w.progress = progress;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(worker = name, error = %e, "repair pass failed");
+                s.workers().update(name, what, |w| w.busy = false);
+                s.workers()
+                    .failed(name, what, s.clock().wall_msec(), e.to_string());
+            }
+        }
+    });
 }

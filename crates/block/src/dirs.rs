@@ -68,6 +68,33 @@ pub(crate) fn block_path(dir: &Path, hash: &Hash) -> PathBuf {
     dir.join(&hex[0..2]).join(&hex[2..4]).join(hex)
 }
 
+/// The entries of `dir` (none if it cannot be read).
+pub(crate) fn list_dir(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries.flatten().map(|e| e.path()).collect()
+}
+
+/// Every block file under `dir` (`ab/cd/<hex>`), with its hash. Temporary and
+/// quarantined files (which have an extension) are skipped.
+pub(crate) fn block_files(dir: &Path) -> impl Iterator<Item = (Hash, PathBuf)> {
+    list_dir(dir)
+        .into_iter()
+        .flat_map(|top| block_files_under(&top))
+}
+
+/// Every block file under one top-level directory `dir/ab` (`cd/<hex>`).
+pub(crate) fn block_files_under(top: &Path) -> impl Iterator<Item = (Hash, PathBuf)> {
+    list_dir(top)
+        .into_iter()
+        .flat_map(|b| list_dir(&b))
+        .filter_map(|f| {
+            let hash = Hash::from_hex(f.file_name()?.to_str()?)?;
+            Some((hash, f))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@
 //! This crate knows nothing of tables, objects or S3.
 
 mod dirs;
+mod rebalance;
 mod refcount;
 mod replicated;
 mod resync;
@@ -29,6 +30,7 @@ mod store;
 mod sweep;
 
 pub use dirs::DataDir;
+pub use rebalance::RebalanceReport;
 pub use replicated::ReplicatedBlocks;
 pub use resync::{ResyncReport, ScrubReport, NEW_REFERENCE_DELAY_MSEC};
 pub use store::{BlockStore, BlockStoreConfig};

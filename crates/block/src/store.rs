@@ -10,7 +10,7 @@ use hangar_util::clock::Clock;
 use hangar_util::Hash;
 use tracing::{debug, warn};
 
-use crate::dirs::{block_path, DataDir, DataDirs};
+use crate::dirs::{block_files, block_path, DataDir, DataDirs};
 use crate::refcount::{self, GC_QUEUE};
 use crate::{Error, Result};
 
@@ -174,7 +174,17 @@ impl BlockStore {
         self.inner.clock.wall_msec() + self.inner.gc_delay_msec
     }
 
-    /// The metadata engine holding the reference counts.
+    /// The directory a block belongs in.
+    pub(crate) fn primary_dir(&self, hash: &Hash) -> PathBuf {
+        self.inner.dirs.primary(hash).to_path_buf()
+    }
+
+    /// Whether block files are synced to disk before a write returns.
+    pub(crate) fn fsync(&self) -> bool {
+        self.inner.fsync
+    }
+
+    /// The clock.
     pub(crate) fn clock(&self) -> &Clock {
         &self.inner.clock
     }
@@ -185,7 +195,7 @@ impl BlockStore {
 
     /// Number of block files under all data directories (walks the disk).
     pub fn count_files(&self) -> usize {
-        self.inner.dirs.all().map(count_block_files).sum()
+        self.inner.dirs.all().map(|d| block_files(d).count()).sum()
     }
 }
 
@@ -308,24 +318,6 @@ fn rand_suffix() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-fn count_block_files(dir: &Path) -> usize {
-    let Ok(level1) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut n = 0;
-    for a in level1.flatten() {
-        for b in std::fs::read_dir(a.path()).into_iter().flatten().flatten() {
-            n += std::fs::read_dir(b.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter(|f| f.path().extension().is_none())
-                .count();
-        }
-    }
-    n
 }
 
 pub(crate) async fn run_blocking<T: Send + 'static>(

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use hangar_util::Hash;
 use tracing::{debug, info, warn};
 
+use crate::dirs::list_dir;
 use crate::refcount::{self, GC_QUEUE};
 use crate::store::{run_blocking, BlockStore};
 use crate::{Error, Result};
@@ -101,13 +102,6 @@ impl BlockStore {
             })
             .await
     }
-}
-
-fn list_dir(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries.flatten().map(|e| e.path()).collect()
 }
 
 fn modified_before(path: &Path, cutoff: SystemTime) -> bool {

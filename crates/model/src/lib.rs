@@ -19,5 +19,6 @@ pub use error::{Error, Result};
 pub use service::{
     is_valid_bucket_name, BodyStream, BucketInfo, CompletedPart, GetRange, LateChecksum,
     LayoutSyncStep, ListParams, ListResult, ListedObject, ModelConfig, MultipartUpload,
-    ObjectService, Precondition, PutParams, PutResult, UploadedPart,
+    ObjectService, Precondition, PutParams, PutResult, TableRoots, UploadedPart,
+    VersionsRepairReport,
 };

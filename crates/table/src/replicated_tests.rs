@@ -233,6 +233,23 @@ async fn anti_entropy_converges_replicas_and_costs_one_round_trip_when_equal() {
         .await
         .expect("local write");
     assert_ne!(roots(&c)[0], roots(&c)[2]);
+    // What operators compare (`GetTableRoots`): every partition each node
+    // holds (3 nodes, rf 3: all of them), differing only in this one.
+    let held: Vec<_> = c
+        .tables
+        .iter()
+        .map(|t| t.held_roots().expect("roots"))
+        .collect();
+    assert!(held
+        .iter()
+        .all(|h| h.len() == hangar_cluster::PARTITION_COUNT));
+    let differing: Vec<_> = held[0]
+        .iter()
+        .zip(&held[2])
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.0)
+        .collect();
+    assert_eq!(differing, vec![partition]);
 
     let report = c.tables[0]
         .sync_partition(partition, c.ids[2])

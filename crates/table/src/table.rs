@@ -272,6 +272,30 @@ impl<S: TableSchema> Table<S> {
             .collect()
     }
 
+    /// Walks this node's copy of the whole table: up to `limit` entries of
+    /// any partition stored after `cursor` (from the start if `None`).
+    pub fn scan_local(&self, cursor: Option<&[u8]>, limit: usize) -> Result<ScanPage<S::Entry>> {
+        let from = match cursor {
+            Some(c) => {
+                let mut next = c.to_vec();
+                // The smallest key after `c`.
+                next.push(0);
+                next
+            }
+            None => Vec::new(),
+        };
+        let rows = self.inner.db.range(S::TREE, &from, None, limit)?;
+        let next = match rows.last() {
+            Some((k, _)) if rows.len() == limit => Some(k.clone()),
+            _ => None,
+        };
+        let entries = rows
+            .iter()
+            .map(|(_, v)| S::Entry::decode(v).map_err(Error::from))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ScanPage { entries, next })
+    }
+
     /// Like [`Table::range`], inside a transaction.
     pub fn range_in(
         &self,
@@ -287,6 +311,15 @@ impl<S: TableSchema> Table<S> {
             .map(|(_, v)| S::Entry::decode(v).map_err(Error::from))
             .collect()
     }
+}
+
+/// One page of [`Table::scan_local`].
+#[derive(Debug)]
+pub struct ScanPage<E> {
+    /// The entries, in storage order.
+    pub entries: Vec<E>,
+    /// Where the next page starts; `None` after the last one.
+    pub next: Option<Vec<u8>>,
 }
 
 mod gc;

@@ -33,7 +33,7 @@ pub struct TestNode {
 
 /// Settings for tests: 4 KiB blocks (objects cross block boundaries
 /// cheaply), a 100-byte inline threshold, and no delays before data and
-/// tombstones are released.
+/// tombstones are released or unused data is found by `repair versions`.
 pub fn small_model_config() -> ModelConfig {
     ModelConfig {
         block_size: 4096,
@@ -42,6 +42,7 @@ pub fn small_model_config() -> ModelConfig {
         release_delay_msec: 0,
         body_idle_timeout: std::time::Duration::from_secs(30),
         tombstone_delay_msec: 0,
+        orphan_grace_msec: 0,
     }
 }
 
@@ -133,6 +134,7 @@ impl TestNode {
                 release_delay_msec: 0,
                 body_idle_timeout: std::time::Duration::from_secs(60),
                 tombstone_delay_msec: 0,
+                ..ModelConfig::default()
             },
             Clock::system(),
         )?;

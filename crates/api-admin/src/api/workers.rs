@@ -44,8 +44,11 @@ pub enum RepairType {
     Blocks,
     /// A scrub pass (every block read back and checked) from the start, now.
     Scrub,
-    /// Versions whose object no longer references them: not available.
+    /// Data that no object version or upload uses any more, released.
     Versions,
+    /// Blocks moved to the data directory they belong in (after data
+    /// directories were added, removed or resized).
+    Rebalance,
 }
 
 /// `POST /v2/LaunchRepairOperation`.
@@ -62,4 +65,25 @@ pub struct LaunchRepairOperationRequest {
 pub struct LaunchRepairOperationResponse {
     /// In words.
     pub started: String,
+}
+
+/// One table's summary roots on a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableRoots {
+    /// The table (`objects`, `block_rows`...).
+    pub table: String,
+    /// Partition number to the hex root of this node's copy of it, for every
+    /// partition the node holds in a live layout version.
+    pub partitions: std::collections::BTreeMap<u16, String>,
+}
+
+/// `GET /v2/GetTableRoots`: the Merkle summary roots of the table partitions
+/// this node holds. Two holders of a partition with equal roots hold the
+/// same entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetTableRootsResponse {
+    /// Every table.
+    pub tables: Vec<TableRoots>,
 }

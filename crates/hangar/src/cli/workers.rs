@@ -26,9 +26,12 @@ pub enum RepairWhat {
     Blocks,
     /// Read every block back from the first one and repair damaged ones.
     Scrub,
-    /// Release data no version uses (not implemented: the release worker
-    /// does it as versions are dropped).
+    /// Release data that no object version or upload uses (left by a node
+    /// that died before committing an upload).
     Versions,
+    /// Move blocks to the data directory they belong in, after data
+    /// directories were added, removed or resized.
+    Rebalance,
 }
 
 /// Runs `command` against the admin API at `target` and prints the outcome.
@@ -52,6 +55,7 @@ pub async fn run_repair(target: AdminTarget, what: RepairWhat) -> anyhow::Result
         RepairWhat::Blocks => RepairType::Blocks,
         RepairWhat::Scrub => RepairType::Scrub,
         RepairWhat::Versions => RepairType::Versions,
+        RepairWhat::Rebalance => RepairType::Rebalance,
     };
     let r: LaunchRepairOperationResponse = client
         .call(&AdminRequest::LaunchRepairOperation(

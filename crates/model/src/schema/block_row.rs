@@ -25,12 +25,36 @@ pub struct BlockRow {
     /// it before the row may be forgotten).
     #[serde(default)]
     pub deleted: bool,
+    /// What the data was written for (`None` in rows written before owners
+    /// were recorded).
+    #[serde(default)]
+    pub owner: Option<DataOwner>,
+}
+
+/// What a data id was written for, so that `repair versions` can tell data
+/// that no version uses any more (left by a coordinator that died before
+/// committing, or by a commit that reached no replica).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataOwner {
+    /// The object's bucket.
+    pub bucket_id: Uuid,
+    /// The object's key.
+    pub key: String,
+    /// The object version, or the multipart upload the part belongs to.
+    pub version: Uuid,
+    /// The part number, for the data of a multipart upload's part.
+    pub part_number: Option<u32>,
+    /// When the data began to be written (wall msec).
+    pub written_at: u64,
 }
 
 impl Crdt for BlockRow {
     // A data id's block at an offset never changes; only its release does.
     fn merge(&mut self, other: &Self) {
         self.deleted |= other.deleted;
+        if self.owner.is_none() {
+            self.owner.clone_from(&other.owner);
+        }
     }
 }
 

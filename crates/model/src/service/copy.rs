@@ -4,7 +4,7 @@ use hangar_util::Uuid;
 
 use super::{BodyStream, GetRange, ObjectService, PutParams, PutResult, UploadedPart};
 use crate::release::IN_FLIGHT;
-use crate::schema::block_row::{data_partition, BlockRow};
+use crate::schema::block_row::{data_partition, BlockRow, DataOwner};
 use crate::schema::object::{ObjectData, PartRef, VersionState};
 use crate::{Error, Result};
 
@@ -41,7 +41,8 @@ impl ObjectService {
                 for part in parts.iter_mut() {
                     let new_id = Uuid::random();
                     new_ids.push(new_id);
-                    if let Err(e) = self.copy_rows(part, new_id).await {
+                    let owner = self.data_owner(dst_bucket, dst_key, version, None);
+                    if let Err(e) = self.copy_rows(part, new_id, &owner).await {
                         for id in &new_ids {
                             self.release_data(*id).await?;
                         }
@@ -68,7 +69,7 @@ impl ObjectService {
         })
     }
 
-    async fn copy_rows(&self, part: &PartRef, new_id: Uuid) -> Result<()> {
+    async fn copy_rows(&self, part: &PartRef, new_id: Uuid, owner: &DataOwner) -> Result<()> {
         self.inner
             .db
             .transaction(move |tx| tx.insert(IN_FLIGHT, new_id.as_bytes(), b""))
@@ -99,6 +100,7 @@ impl ObjectService {
                 .into_iter()
                 .map(|r| BlockRow {
                     data_id: new_id,
+                    owner: Some(owner.clone()),
                     ..r
                 })
                 .collect();

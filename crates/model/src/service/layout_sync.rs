@@ -36,6 +36,15 @@ pub enum LayoutSyncStep {
     },
 }
 
+/// One table's Merkle summary roots on this node.
+#[derive(Clone, Debug)]
+pub struct TableRoots {
+    /// The table's name.
+    pub table: &'static str,
+    /// The root of each partition this node holds, in partition order.
+    pub roots: Vec<(hangar_cluster::Partition, [u8; 32])>,
+}
+
 impl ObjectService {
     /// One step of following the layout (see the module documentation).
     pub async fn layout_sync_step(&self) -> Result<LayoutSyncStep> {
@@ -93,6 +102,28 @@ impl ObjectService {
             + i.parts.sync_all().await
             + i.block_rows.sync_all().await
             + i.block_refs.sync_all().await
+    }
+
+    /// Every table's summary roots of the partitions this node holds (see
+    /// `Table::held_roots`), by table name: after anti-entropy, the holders
+    /// of a partition report equal roots.
+    pub fn table_roots(&self) -> Result<Vec<TableRoots>> {
+        fn roots<S: hangar_table::TableSchema>(t: &hangar_table::Table<S>) -> Result<TableRoots> {
+            Ok(TableRoots {
+                table: S::TREE.0,
+                roots: t.held_roots()?,
+            })
+        }
+        let i = &self.inner;
+        Ok(vec![
+            roots(&i.buckets)?,
+            roots(&i.aliases)?,
+            roots(&i.keys)?,
+            roots(&i.objects)?,
+            roots(&i.parts)?,
+            roots(&i.block_rows)?,
+            roots(&i.block_refs)?,
+        ])
     }
 
     /// Drops this node's copy of what it no longer holds.

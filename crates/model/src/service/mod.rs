@@ -10,6 +10,7 @@ mod locks;
 mod maintenance;
 mod multipart;
 mod put;
+mod repair;
 mod write;
 
 use std::pin::Pin;
@@ -31,10 +32,11 @@ use crate::schema::part::PartTable;
 
 pub use buckets::{is_valid_bucket_name, BucketInfo};
 pub use get::GetRange;
-pub use layout_sync::LayoutSyncStep;
+pub use layout_sync::{LayoutSyncStep, TableRoots};
 pub use list::{ListParams, ListResult, ListedObject};
 pub use multipart::{CompletedPart, MultipartUpload, UploadedPart};
 pub use put::{LateChecksum, Precondition, PutParams, PutResult};
+pub use repair::VersionsRepairReport;
 
 /// A stream of body bytes (request bodies in, object bytes out).
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync>>;
@@ -58,6 +60,9 @@ pub struct ModelConfig {
     /// How long a tombstone (a deleted object, released block rows) is kept
     /// on every replica before it may be removed.
     pub tombstone_delay_msec: u64,
+    /// `repair versions` leaves alone data written less than this long ago:
+    /// its upload may still be going on, or its commit still spreading.
+    pub orphan_grace_msec: u64,
 }
 
 impl Default for ModelConfig {
@@ -69,6 +74,7 @@ impl Default for ModelConfig {
             release_delay_msec: 5 * 60 * 1000,
             body_idle_timeout: std::time::Duration::from_secs(60),
             tombstone_delay_msec: 10 * 60 * 1000,
+            orphan_grace_msec: 24 * 60 * 60 * 1000,
         }
     }
 }

@@ -118,7 +118,10 @@ impl ObjectService {
         self.upload_state(&bucket_id, key, &upload_id).await?;
         let data_id = Uuid::random();
         let algorithm = params.algorithm();
-        let mut written = self.write_body(data_id, body, algorithm, false).await?;
+        let owner = self.data_owner(bucket_id, key, upload_id, Some(part_number));
+        let mut written = self
+            .write_body(data_id, owner, body, algorithm, false)
+            .await?;
         let in_flight = written.in_flight.take();
         if let Err(e) = params.verify(&written) {
             self.release_data(data_id).await?;

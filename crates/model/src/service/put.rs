@@ -9,6 +9,7 @@ use super::write::Written;
 use super::{BodyStream, ObjectService};
 use crate::checksum::{Checksum, ChecksumAlgorithm};
 use crate::release::{self, IN_FLIGHT};
+use crate::schema::block_row::DataOwner;
 use crate::schema::object::{Object, ObjectData, ObjectMeta, ObjectVersion, PartRef, VersionState};
 use crate::{Error, Result};
 
@@ -118,7 +119,13 @@ impl ObjectService {
         let version = Uuid::random();
         let timestamp = self.timestamp_after_current(&bucket_id, key)?;
         let mut written = self
-            .write_body(version, body, params.algorithm(), true)
+            .write_body(
+                version,
+                self.data_owner(bucket_id, key, version, None),
+                body,
+                params.algorithm(),
+                true,
+            )
             .await?;
         let in_flight = written.in_flight.take();
         if let Err(e) = params.verify(&written) {
@@ -185,6 +192,23 @@ impl ObjectService {
             }
         }
         Ok(self.inner.clock.now())
+    }
+
+    /// The owner recorded in the block rows of data written now for `key`.
+    pub(crate) fn data_owner(
+        &self,
+        bucket_id: Uuid,
+        key: &str,
+        version: Uuid,
+        part_number: Option<u32>,
+    ) -> DataOwner {
+        DataOwner {
+            bucket_id,
+            key: key.to_string(),
+            version,
+            part_number,
+            written_at: self.inner.clock.wall_msec(),
+        }
     }
 
     pub(crate) fn object_with(

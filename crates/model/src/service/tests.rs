@@ -33,6 +33,7 @@ async fn fixture_with_body_timeout(body_idle_timeout: std::time::Duration) -> Fi
         release_delay_msec: 0,
         body_idle_timeout,
         tombstone_delay_msec: 0,
+        orphan_grace_msec: 60_000,
     };
     let db = hangar_db::Db::open_in_memory().expect("db");
     let blocks = hangar_block::BlockStore::new(
@@ -504,4 +505,106 @@ async fn a_body_that_stalls_times_out_and_stores_nothing() {
         f.svc.get_object(&f.bucket, "stalled").await,
         Err(Error::NoSuchKey)
     ));
+}
+
+#[tokio::test]
+async fn repair_versions_releases_only_data_no_version_uses() {
+    let f = fixture().await;
+    let svc = &f.svc;
+    let put = |key: &'static str, n: usize| {
+        svc.put_object(f.bucket, key, PutParams::default(), body(pattern(n)))
+    };
+    // In use: an object, its copy, a completed multipart upload, a part of an
+    // upload in progress.
+    put("plain", 10_000).await.expect("put");
+    let (_, data) = svc.get_object(&f.bucket, "plain").await.expect("get");
+    svc.copy_object(&data, f.bucket, "copy", None)
+        .await
+        .expect("copy");
+    let done = svc
+        .create_multipart_upload(f.bucket, "done", vec![])
+        .await
+        .expect("create");
+    let part = svc
+        .upload_part(
+            f.bucket,
+            "done",
+            done,
+            1,
+            PutParams::default(),
+            body(pattern(5000)),
+        )
+        .await
+        .expect("part");
+    svc.complete_multipart_upload(
+        f.bucket,
+        "done",
+        done,
+        &[CompletedPart {
+            part_number: 1,
+            etag: part.etag,
+        }],
+    )
+    .await
+    .expect("complete");
+    let open = svc
+        .create_multipart_upload(f.bucket, "open", vec![])
+        .await
+        .expect("create");
+    svc.upload_part(
+        f.bucket,
+        "open",
+        open,
+        1,
+        PutParams::default(),
+        body(pattern(5000)),
+    )
+    .await
+    .expect("part");
+
+    // Not in use: data stored for a version whose commit reached no replica
+    // (its coordinator then forgot it, as after its death).
+    let ghost = Uuid::random();
+    let owner = svc.data_owner(f.bucket, "ghost", ghost, None);
+    // Bytes of their own: three blocks no other data shares.
+    let bytes = (0..9000).map(|i| (i % 13) as u8).collect();
+    let mut written = svc
+        .write_body(ghost, owner, body(bytes), None, false)
+        .await
+        .expect("write");
+    written.in_flight.take().expect("in flight").disarm();
+    svc.settle_in_flight(ghost).await.expect("settle");
+    let files = svc.blocks().count_files();
+
+    // Within the grace delay, nothing is touched.
+    let early = svc.repair_versions().await.expect("repair");
+    assert_eq!((early.checked, early.recent, early.released), (5, 5, 0));
+
+    f.wall.advance(61_000);
+    let report = svc.repair_versions().await.expect("repair");
+    assert_eq!(
+        report,
+        crate::VersionsRepairReport {
+            checked: 5,
+            released: 1,
+            ..Default::default()
+        }
+    );
+    svc.release_some(1000).await.expect("release");
+    f.wall.advance(2000);
+    svc.blocks().collect_garbage(1000).await.expect("gc");
+    assert_eq!(svc.blocks().count_files(), files - 3);
+
+    // What is in use is intact, and a second pass finds nothing more.
+    assert_eq!(
+        read_all(svc, &f.bucket, "plain", None).await,
+        pattern(10_000)
+    );
+    assert_eq!(
+        read_all(svc, &f.bucket, "copy", None).await,
+        pattern(10_000)
+    );
+    assert_eq!(read_all(svc, &f.bucket, "done", None).await, pattern(5000));
+    let again = svc.repair_versions().await.expect("repair");
+    assert_eq!((again.checked, again.released), (4, 0));
 }

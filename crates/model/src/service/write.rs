@@ -20,7 +20,7 @@ use tracing::warn;
 use super::{BodyStream, ObjectService};
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumHasher};
 use crate::release::IN_FLIGHT;
-use crate::schema::block_row::BlockRow;
+use crate::schema::block_row::{BlockRow, DataOwner};
 use crate::{Error, Result};
 
 /// Blocks being hashed and stored at once for one upload.
@@ -38,6 +38,12 @@ pub(crate) struct Written {
     /// For data stored in blocks: releases it if the request goes away before
     /// the data was committed. Disarm it once the commit's outcome is known.
     pub(crate) in_flight: Option<InFlightGuard>,
+}
+
+/// The data id blocks are stored under, and what it is written for.
+struct DataTarget {
+    data_id: Uuid,
+    owner: DataOwner,
 }
 
 /// Releases an upload's data when the request is dropped before committing or
@@ -94,6 +100,7 @@ impl ObjectService {
     pub(crate) async fn write_body(
         &self,
         data_id: Uuid,
+        owner: DataOwner,
         mut body: BodyStream,
         checksum_algorithm: Option<ChecksumAlgorithm>,
         inline_allowed: bool,
@@ -143,7 +150,7 @@ impl ObjectService {
         };
         let result = self
             .stream_blocks(
-                data_id,
+                Arc::new(DataTarget { data_id, owner }),
                 buf.freeze(),
                 ended,
                 body,
@@ -166,7 +173,7 @@ impl ObjectService {
 
     async fn stream_blocks(
         &self,
-        data_id: Uuid,
+        target: Arc<DataTarget>,
         first: Bytes,
         mut ended: bool,
         mut body: BodyStream,
@@ -241,8 +248,9 @@ impl ObjectService {
                 // A task of its own, so storing continues while the body is read.
                 let this = self.clone();
                 let writer = writers.clone();
+                let target = target.clone();
                 in_flight.push_back(tokio::spawn(async move {
-                    let r = this.store_block(data_id, offset, block).await;
+                    let r = this.store_block(&target, offset, block).await;
                     drop(permit);
                     drop(writer);
                     r
@@ -275,17 +283,18 @@ impl ObjectService {
         })
     }
 
-    async fn store_block(&self, data_id: Uuid, offset: u64, block: Bytes) -> Result<()> {
+    async fn store_block(&self, target: &DataTarget, offset: u64, block: Bytes) -> Result<()> {
         let b = block.clone();
         let hash = tokio::task::spawn_blocking(move || Hash::of(&b))
             .await
             .map_err(|e| Error::Body(format!("hash task: {e}")))?;
         let row = BlockRow {
-            data_id,
+            data_id: target.data_id,
             offset,
             hash,
             size: u32::try_from(block.len()).expect("blocks are smaller than 4 GiB"),
             deleted: false,
+            owner: Some(target.owner.clone()),
         };
         // The reference is taken before the block is written, so garbage
         // collection can never delete a block that a new row points to. The

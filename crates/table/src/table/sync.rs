@@ -36,6 +36,26 @@ impl<S: TableSchema> Table<S> {
         Summary::new(S::TREE.0).node(&self.inner.db, partition_byte(partition), &[])
     }
 
+    /// The summary roots of the partitions this node holds in some live
+    /// layout version, in partition order: replicas that hold the same
+    /// entries have equal roots.
+    pub fn held_roots(&self) -> Result<Vec<(Partition, [u8; 32])>> {
+        let Where::Cluster {
+            replicator,
+            replication,
+        } = &self.inner.placement
+        else {
+            return Ok(Vec::new());
+        };
+        let me = replicator.local_id();
+        let routing = replicator.routing();
+        (0..PARTITION_COUNT)
+            .map(|p| Partition(p as u16))
+            .filter(|p| replication.holders(&routing, *p).contains(&me))
+            .map(|p| Ok((p, self.summary_root(p)?)))
+            .collect()
+    }
+
     /// Brings this node's copy of `partition` and `peer`'s to the same entries:
     /// each gets the entries it lacks or holds older versions of.
     pub async fn sync_partition(&self, partition: Partition, peer: NodeId) -> Result<SyncReport> {
