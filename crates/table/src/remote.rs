@@ -23,6 +23,9 @@ pub(crate) struct TableRequest {
 pub(crate) enum TableOp {
     /// Merge these encoded entries.
     Update(Vec<ByteBuf>),
+    /// Merge this encoded entry; answer the merged entry if it differs from
+    /// the one sent (what was there already won over part of it).
+    Merge(ByteBuf),
     /// The encoded entry at (partition key, sort key), if any.
     Get { pk: Hash, sk: ByteBuf },
     /// Up to `limit` encoded entries of partition key `pk` from sort key

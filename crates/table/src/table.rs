@@ -182,6 +182,47 @@ impl<S: TableSchema> Table<S> {
             .await
     }
 
+    /// Like [`Table::insert`], and returns what the replicas that made the
+    /// write quorum hold after merging `entry`, where that differs from
+    /// `entry`: an entry already there that won over part of it shows here.
+    pub async fn insert_merged(&self, entry: S::Entry) -> Result<Vec<S::Entry>> {
+        let bytes = entry.encode()?;
+        if let Where::Cluster { replicator, .. } = &self.inner.placement {
+            let _in_flight = replicator.system().layout().begin_write();
+            let placement = self.placement(&entry.partition_key());
+            let request = request::<S>(TableOp::Merge(ByteBuf::from(bytes)));
+            let replies = replicator
+                .system()
+                .quorum()
+                .call_sets(&placement.write_sets, request, CallOptions::default())
+                .await?;
+            let mut merged = Vec::new();
+            for (_, reply) in replies {
+                match reply {
+                    TableReply::Entry(Some(b)) => merged.push(S::Entry::decode(&b)?),
+                    TableReply::Entry(None) => {}
+                    other => {
+                        return Err(Error::Protocol(format!(
+                            "unexpected reply to a merge: {other:?}"
+                        )))
+                    }
+                }
+            }
+            return Ok(merged);
+        }
+        let this = self.clone();
+        let merged = self
+            .inner
+            .db
+            .transaction(move |tx| this.insert_in(tx, &entry))
+            .await?;
+        Ok(if merged.encode()? == bytes {
+            Vec::new()
+        } else {
+            vec![merged]
+        })
+    }
+
     /// Merges `entry` into this node's copy inside an open transaction,
     /// running the schema hook. Returns the merged entry.
     pub fn insert_in(&self, tx: &mut Tx<'_>, entry: &S::Entry) -> Result<S::Entry> {
@@ -604,6 +645,19 @@ impl<S: TableSchema> RemoteTable for LocalCopy<S> {
                     })
                     .await?;
                 Ok(TableReply::Updated)
+            }
+            TableOp::Merge(bytes) => {
+                let entry = S::Entry::decode(&bytes)?;
+                let this = table.clone();
+                let merged = table
+                    .inner
+                    .db
+                    .transaction(move |tx| this.merge_in(tx, &entry))
+                    .await?
+                    .encode()?;
+                Ok(TableReply::Entry(
+                    (merged != bytes.as_slice()).then(|| ByteBuf::from(merged)),
+                ))
             }
             TableOp::Get { pk, sk } => {
                 let entry = table.get(&pk, &sk)?;

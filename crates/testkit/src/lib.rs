@@ -89,19 +89,25 @@ impl TestCluster {
         replication_factor: usize,
         config: ModelConfig,
     ) -> anyhow::Result<Self> {
+        let clocks = (0..nodes).map(|_| Clock::system()).collect();
+        Self::start_with_clocks(replication_factor, config, clocks).await
+    }
+
+    /// Like [`TestCluster::start`], one node per clock, each node's object
+    /// service on its clock (to skew them).
+    pub async fn start_with_clocks(
+        replication_factor: usize,
+        config: ModelConfig,
+        clocks: Vec<Clock>,
+    ) -> anyhow::Result<Self> {
         let cluster =
-            MemoryCluster::start(nodes, replication_factor, std::time::Duration::ZERO).await;
+            MemoryCluster::start(clocks.len(), replication_factor, std::time::Duration::ZERO).await;
         let mut services = Vec::new();
         let mut dirs = Vec::new();
-        for system in &cluster.systems {
+        for (system, clock) in cluster.systems.iter().zip(clocks) {
             let dir = tempfile::tempdir()?;
             let replicator = Replicator::new(system.clone());
-            services.push(service_on(
-                &replicator,
-                dir.path(),
-                config.clone(),
-                Clock::system(),
-            )?);
+            services.push(service_on(&replicator, dir.path(), config.clone(), clock)?);
             dirs.push(dir);
         }
         Ok(TestCluster {

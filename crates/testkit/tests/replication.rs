@@ -172,3 +172,60 @@ async fn a_layout_change_moves_the_data_and_retires_the_old_version() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_write_wins_through_a_node_whose_clock_is_behind() {
+    use hangar_util::clock::{Clock, ManualWallClock, SystemWallClock, WallClock};
+    // Node 0's clock is a minute ahead of the others.
+    let ahead = SystemWallClock.now_msec() + 60_000;
+    let clocks = vec![
+        Clock::new(std::sync::Arc::new(ManualWallClock::new(ahead))),
+        Clock::system(),
+        Clock::system(),
+    ];
+    let c = TestCluster::start_with_clocks(3, config(), clocks)
+        .await
+        .expect("cluster");
+    let bucket = c.services[0]
+        .create_bucket("bucket", None)
+        .await
+        .expect("bucket");
+    // Node 1 misses the first writes: its own copy cannot tell it of them.
+    c.cluster.set_state(1, LinkState::Silent);
+    for (key, n) in [("small", 50), ("big", 10_000), ("gone", 3000)] {
+        c.services[0]
+            .put_object(bucket, key, PutParams::default(), body(&pattern(0, n)))
+            .await
+            .expect("first write");
+    }
+    c.cluster.set_state(1, LinkState::Up);
+
+    // Later writes through node 1, timestamped a minute before the first.
+    for (key, n) in [("small", 60), ("big", 12_000)] {
+        c.services[1]
+            .put_object(bucket, key, PutParams::default(), body(&pattern(1, n)))
+            .await
+            .expect("second write");
+    }
+    c.services[1]
+        .delete_object(bucket, "gone")
+        .await
+        .expect("delete");
+    for s in &c.services {
+        assert_eq!(read(s, &bucket, "small").await, pattern(1, 60));
+        assert_eq!(read(s, &bucket, "big").await, pattern(1, 12_000));
+        assert!(matches!(
+            s.get_object(&bucket, "gone").await,
+            Err(hangar_model::Error::NoSuchKey)
+        ));
+    }
+
+    // The data of the versions that lost goes; what won stays readable.
+    for s in &c.services {
+        s.release_some(10_000).await.expect("release");
+        s.blocks().collect_garbage(10_000).await.expect("gc");
+    }
+    for s in &c.services {
+        assert_eq!(read(s, &bucket, "big").await, pattern(1, 12_000));
+    }
+}

@@ -128,11 +128,6 @@ async fn run_seed(seed: u64) -> Result<(), String> {
                 break n;
             }
         };
-        // Writes of one key are ordered by their coordinators' hybrid clocks
-        // (milliseconds): two through different nodes within the same
-        // millisecond may be ordered either way. Clients a millisecond
-        // apart are ordered as they came.
-        tokio::time::sleep(Duration::from_millis(2)).await;
         let key = format!("k{}", rng.gen_range(0..12));
         if rng.gen_bool(0.75) {
             let len = [10, 3000, 9000][rng.gen_range(0..3)];

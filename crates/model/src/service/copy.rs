@@ -60,7 +60,7 @@ impl ObjectService {
             timestamp,
             VersionState::Complete(new_data),
         );
-        self.commit_version(o, new_ids, None).await?;
+        let version = self.commit_version(o, new_ids, None).await?;
         Ok(PutResult {
             version,
             etag: meta.etag,
@@ -69,7 +69,12 @@ impl ObjectService {
         })
     }
 
-    async fn copy_rows(&self, part: &PartRef, new_id: Uuid, owner: &DataOwner) -> Result<()> {
+    pub(crate) async fn copy_rows(
+        &self,
+        part: &PartRef,
+        new_id: Uuid,
+        owner: &DataOwner,
+    ) -> Result<()> {
         self.inner
             .db
             .transaction(move |tx| tx.insert(IN_FLIGHT, new_id.as_bytes(), b""))

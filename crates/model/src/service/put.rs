@@ -13,6 +13,10 @@ use crate::schema::block_row::DataOwner;
 use crate::schema::object::{Object, ObjectData, ObjectMeta, ObjectVersion, PartRef, VersionState};
 use crate::{Error, Result};
 
+/// Most times a write beaten by a version with a later timestamp is
+/// written again above it (see [`ObjectService::write_winning`]).
+const REWRITES_MAX: usize = 3;
+
 /// Longest object key, in bytes.
 pub const KEY_LEN_MAX: usize = 1024;
 
@@ -171,7 +175,7 @@ impl ObjectService {
         if let Some(g) = in_flight {
             g.disarm();
         }
-        committed?;
+        let version = committed?;
         Ok(PutResult {
             version,
             etag,
@@ -249,13 +253,14 @@ impl ObjectService {
 
     /// Commits an object entry carrying a complete version made of
     /// `data_ids`. If a newer version already won, the replicas release this
-    /// version's data (the object table's hook).
+    /// version's data (the object table's hook). Returns the id of the
+    /// version written (see [`ObjectService::write_winning`]).
     pub(crate) async fn commit_version(
         &self,
         object: Object,
         data_ids: Vec<Uuid>,
         precondition: Option<Precondition>,
-    ) -> Result<()> {
+    ) -> Result<Uuid> {
         let pk = object.partition_key();
         let _adding = self.inner.locks.bucket_write(&pk).await;
         // Conditional writes through this node are checked and written one at
@@ -287,7 +292,7 @@ impl ObjectService {
             }
             return Err(e);
         }
-        let written = self.inner.objects.insert(object).await;
+        let written = self.write_winning(object).await;
         // Whatever the outcome, the data is no longer this upload's to
         // release: a write that failed its quorum may still have reached some
         // replicas and spread from there, and the replicas release the data
@@ -295,8 +300,76 @@ impl ObjectService {
         for id in data_ids {
             self.settle_in_flight(id).await?;
         }
-        written?;
-        Ok(())
+        written
+    }
+
+    /// Writes `object`, carrying one complete version, at write quorum, and
+    /// returns the id of the version written.
+    ///
+    /// Versions are ordered by timestamp, and nodes' clocks differ a little:
+    /// a write through a node whose clock is behind could lose to a version
+    /// written earlier through another node. So when a replica of the quorum
+    /// answers that what it already held beat this version, the version is
+    /// written again as a new one, timestamped above the winner (which was
+    /// there before this write arrived, so this write is the later one). Its
+    /// data goes under new ids: the replicas release the data of the version
+    /// that lost.
+    pub(crate) async fn write_winning(&self, mut object: Object) -> Result<Uuid> {
+        let mut rewrites = 0;
+        loop {
+            let ours = object.versions[0].uuid;
+            let merged = self.inner.objects.insert_merged(object.clone()).await?;
+            let winner = merged
+                .iter()
+                .filter_map(|o| o.last_complete())
+                .filter(|(v, _)| v.uuid != ours)
+                .map(|(v, _)| v.timestamp)
+                .max();
+            let Some(winner) = winner else {
+                return Ok(ours);
+            };
+            if rewrites == REWRITES_MAX {
+                // Beaten again and again: writes racing through several
+                // nodes, any order of which is right.
+                return Ok(ours);
+            }
+            rewrites += 1;
+            self.inner.clock.observe(winner);
+            object = self.above(object).await?;
+        }
+    }
+
+    /// `object`'s version as a new version with a fresh timestamp, its data
+    /// (if in blocks) under new ids.
+    async fn above(&self, mut object: Object) -> Result<Object> {
+        let old = object.versions[0].clone();
+        let version = Uuid::random();
+        let mut state = old.state;
+        if let VersionState::Complete(ObjectData::Parts { parts, .. }) = &mut state {
+            let mut new_ids = Vec::new();
+            for part in parts.iter_mut() {
+                let new_id = Uuid::random();
+                new_ids.push(new_id);
+                let owner = self.data_owner(object.bucket_id, &object.key, version, None);
+                if let Err(e) = self.copy_rows(part, new_id, &owner).await {
+                    for id in &new_ids {
+                        self.release_data(*id).await?;
+                    }
+                    return Err(e);
+                }
+                part.data_id = new_id;
+            }
+            for id in new_ids {
+                self.settle_in_flight(id).await?;
+            }
+        }
+        object.versions = vec![ObjectVersion {
+            uuid: version,
+            timestamp: self.inner.clock.now(),
+            state,
+            multipart: false,
+        }];
+        Ok(object)
     }
 
     /// Releases the data stored under `data_id` by an upload that will not
@@ -359,7 +432,7 @@ impl ObjectService {
             self.timestamp_after_current(&bucket_id, key)?,
             VersionState::Complete(ObjectData::DeleteMarker),
         );
-        self.inner.objects.insert(marker).await?;
+        self.write_winning(marker).await?;
         Ok(())
     }
 }
