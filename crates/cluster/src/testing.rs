@@ -23,6 +23,8 @@ pub struct MemoryCluster {
     pub systems: Vec<Arc<System>>,
     /// One-way latency of every link.
     pub latency: Duration,
+    secret: RpcSecret,
+    params: LayoutParams,
 }
 
 impl MemoryCluster {
@@ -46,23 +48,8 @@ impl MemoryCluster {
         };
         let mut systems: Vec<Arc<System>> = Vec::new();
         for id in &ids {
-            let bootstrap = systems
-                .first()
-                .map(|s| BootstrapPeer {
-                    id: ids[0],
-                    addr: s.rpc_addr().to_string(),
-                })
-                .into_iter()
-                .collect();
-            let membership = MembershipConfig {
-                bootstrap,
-                ..MembershipConfig::default()
-            };
-            let transport = net.transport(*id, &secret);
-            let system =
-                System::with_transport(transport, Clock::system(), None, membership, params)
-                    .expect("start");
-            systems.push(system);
+            let bootstrap = systems.first().map(|s| (ids[0], s.clone()));
+            systems.push(start_node(&net, &secret, (*id, None), bootstrap, params));
         }
         wait_until("all connected", || {
             systems
@@ -91,7 +78,44 @@ impl MemoryCluster {
             ids,
             systems,
             latency,
+            secret,
+            params,
         }
+    }
+
+    /// Stops node `node` as a crash would: its links go down and its
+    /// endpoint closes. What it stored is whatever its caller keeps.
+    pub fn crash(&self, node: usize) {
+        self.set_state(node, LinkState::Down);
+        self.systems[node].shutdown();
+    }
+
+    /// Starts node `node` again after [`MemoryCluster::crash`], under the
+    /// same identity and address with a new endpoint, joining through
+    /// another node. Returns once it has the layout version it had (a
+    /// server reads it from its metadata directory) with its new system,
+    /// which replaces the old one in `systems`.
+    ///
+    /// # Panics
+    ///
+    /// If it does not learn the layout within 20 s.
+    pub async fn restart(&mut self, node: usize) -> Arc<System> {
+        let version = self.systems[node].layout().snapshot().current().version;
+        self.set_state(node, LinkState::Up);
+        let via = (node + 1) % self.ids.len();
+        let system = start_node(
+            &self.net,
+            &self.secret,
+            (self.ids[node], Some(self.systems[node].rpc_addr())),
+            Some((self.ids[via], self.systems[via].clone())),
+            self.params,
+        );
+        self.systems[node] = system.clone();
+        wait_until("the restarted node has its layout", || {
+            system.layout().snapshot().current().version >= version
+        })
+        .await;
+        system
     }
 
     /// Sets the state of every link of node `node` (by index).
@@ -106,6 +130,29 @@ impl MemoryCluster {
             }
         }
     }
+}
+
+/// Starts the node `id` on `net` (at the given address, or a new one),
+/// joining through `bootstrap` if given.
+fn start_node(
+    net: &MemoryNetwork,
+    secret: &RpcSecret,
+    (id, addr): (NodeId, Option<std::net::SocketAddr>),
+    bootstrap: Option<(NodeId, Arc<System>)>,
+    params: LayoutParams,
+) -> Arc<System> {
+    let membership = MembershipConfig {
+        bootstrap: bootstrap
+            .map(|(id, s)| BootstrapPeer {
+                id,
+                addr: s.rpc_addr().to_string(),
+            })
+            .into_iter()
+            .collect(),
+        ..MembershipConfig::default()
+    };
+    let transport = net.transport_at(id, secret, addr);
+    System::with_transport(transport, Clock::system(), None, membership, params).expect("start")
 }
 
 /// Waits until `f` holds, checking every 20 ms.

@@ -172,12 +172,25 @@ impl MemoryNetwork {
 
     /// A node with id `id` and cluster secret `secret` joins the network.
     pub fn transport(&self, id: NodeId, secret: &RpcSecret) -> Arc<MemoryTransport> {
+        self.transport_at(id, secret, None)
+    }
+
+    /// Like [`MemoryNetwork::transport`], at `addr` if given (a node
+    /// restarting on the address it had).
+    pub fn transport_at(
+        &self,
+        id: NodeId,
+        secret: &RpcSecret,
+        addr: Option<SocketAddr>,
+    ) -> Arc<MemoryTransport> {
         let (tx, rx) = mpsc::channel(64);
         let boot = rand::random();
         let addr = {
             let mut state = self.lock();
-            state.next_port += 1;
-            let addr = SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), state.next_port));
+            let addr = addr.unwrap_or_else(|| {
+                state.next_port += 1;
+                SocketAddr::from((Ipv4Addr::new(10, 0, 0, 1), state.next_port))
+            });
             state.nodes.insert(
                 addr,
                 Registered {
@@ -196,6 +209,7 @@ impl MemoryNetwork {
             alpn: secret.alpn(),
             addr,
             incoming: tokio::sync::Mutex::new(rx),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
@@ -208,6 +222,8 @@ pub struct MemoryTransport {
     alpn: Vec<u8>,
     addr: SocketAddr,
     incoming: tokio::sync::Mutex<mpsc::Receiver<Arc<dyn Connection>>>,
+    /// Set by `close`: a closed endpoint dials nothing more.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -229,6 +245,9 @@ impl Transport for MemoryTransport {
             addr,
             reason: reason.into(),
         };
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(unreachable("this endpoint is closed"));
+        }
         let (peer, peer_boot, accept) = {
             let state = self.network.lock();
             let node = state
@@ -311,8 +330,17 @@ impl Transport for MemoryTransport {
     }
 
     fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut state = self.network.lock();
-        state.nodes.remove(&self.addr);
+        // Only this endpoint's registration: a node restarted on the same
+        // address has its own.
+        if state
+            .nodes
+            .get(&self.addr)
+            .is_some_and(|r| r.boot == self.boot)
+        {
+            state.nodes.remove(&self.addr);
+        }
         let id = self.id;
         state.connections.retain(|((a, b), _, close)| {
             if *a == id || *b == id {

@@ -26,6 +26,7 @@
 //!   table of a node ([`Replicator`]).
 
 mod batch;
+mod coalesce;
 mod merkle;
 mod remote;
 mod replication;

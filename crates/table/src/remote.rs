@@ -10,6 +10,8 @@ use hangar_util::Hash;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use crate::coalesce::{Coalescer, MergeReply, MergeRequest};
+
 /// A request to one node's copy of a table.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct TableRequest {
@@ -75,6 +77,13 @@ pub(crate) trait RemoteTable: Send + Sync + 'static {
         tx: &mut hangar_db::Tx<'_>,
         entries: &[ByteBuf],
     ) -> crate::Result<()>;
+    /// Merges one encoded entry inside `tx`; returns the merged entry if it
+    /// differs from the one given.
+    fn merge_one_in(
+        &self,
+        tx: &mut hangar_db::Tx<'_>,
+        bytes: &[u8],
+    ) -> crate::Result<Option<ByteBuf>>;
 }
 
 /// Entries of several tables for one node, merged there in one transaction.
@@ -101,12 +110,14 @@ pub struct Replicator {
 struct ReplicatorInner {
     system: Arc<System>,
     tables: RwLock<HashMap<String, Arc<dyn RemoteTable>>>,
+    coalescer: Coalescer,
 }
 
 impl Replicator {
     /// A replicator for the node of `system`; registers the table endpoint.
     pub fn new(system: Arc<System>) -> Self {
         let inner = Arc::new(ReplicatorInner {
+            coalescer: Coalescer::new(system.rpc()),
             system,
             tables: RwLock::new(HashMap::new()),
         });
@@ -139,7 +150,31 @@ impl Replicator {
                     inner.apply_batch(request).await.map_err(|e| e.to_string())
                 }
             });
+        let weak = Arc::downgrade(&inner);
+        inner
+            .system
+            .rpc()
+            .register(move |_from, request: MergeRequest| {
+                let weak = weak.clone();
+                async move {
+                    let inner = weak
+                        .upgrade()
+                        .ok_or_else(|| "node shutting down".to_string())?;
+                    Ok::<_, String>(inner.merge_each(request).await)
+                }
+            });
         Replicator { inner }
+    }
+
+    /// Merges `bytes`, an entry of `table`, on peer `to` through its write
+    /// queue (see [`crate::coalesce`]).
+    pub(crate) async fn merge_on(
+        &self,
+        to: NodeId,
+        table: &'static str,
+        bytes: ByteBuf,
+    ) -> Result<Option<ByteBuf>, String> {
+        self.inner.coalescer.merge(to, table, bytes).await
     }
 
     pub(crate) fn register(&self, name: &str, table: Arc<dyn RemoteTable>) {
@@ -173,6 +208,48 @@ impl ReplicatorInner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(name)
             .cloned()
+    }
+
+    /// Merges the entries of `request`: all in one transaction, or, if one
+    /// of them fails, each in its own, so that only that one fails.
+    async fn merge_each(&self, request: MergeRequest) -> MergeReply {
+        let mut work = Vec::with_capacity(request.entries.len());
+        for (name, bytes) in &request.entries {
+            match self.table(name) {
+                Some(t) => work.push((t, bytes.clone())),
+                None => return self.merge_one_by_one(request).await,
+            }
+        }
+        let Some(db) = work.first().and_then(|(t, _)| t.db()) else {
+            return self.merge_one_by_one(request).await;
+        };
+        let together = db
+            .transaction(move |tx| {
+                work.iter()
+                    .map(|(table, bytes)| table.merge_one_in(tx, bytes).map(Ok))
+                    .collect::<crate::Result<MergeReply>>()
+            })
+            .await;
+        match together {
+            Ok(reply) => reply,
+            Err(_) => self.merge_one_by_one(request).await,
+        }
+    }
+
+    /// Merges each entry of `request` in its own transaction, all at once.
+    async fn merge_one_by_one(&self, request: MergeRequest) -> MergeReply {
+        let merges = request.entries.into_iter().map(|(name, bytes)| {
+            let table = self.table(&name);
+            async move {
+                let table = table.ok_or_else(|| format!("no table {name}"))?;
+                match table.handle(TableOp::Merge(bytes)).await {
+                    Ok(TableReply::Entry(merged)) => Ok(merged),
+                    Ok(other) => Err(format!("unexpected reply to a merge: {other:?}")),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        });
+        futures::future::join_all(merges).await
     }
 
     /// Merges a batch into this node's copies, all tables in one transaction.

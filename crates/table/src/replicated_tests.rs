@@ -443,3 +443,44 @@ async fn tombstones_go_once_every_replica_has_them_and_not_before() {
         .expect("write again");
     assert_eq!(c.local(1, "a"), Some(9));
 }
+
+#[tokio::test]
+async fn concurrent_writes_through_write_queues_land_everywhere_and_a_bad_entry_fails_alone() {
+    let c = Cluster::start().await;
+    // Many writes at once through node 0: they reach nodes 1 and 2 through
+    // their write queues, batched, and each is stored everywhere.
+    let writes = (0..200).map(|i| c.tables[0].insert(item(&format!("c{i:03}"), 1, i)));
+    for r in futures::future::join_all(writes).await {
+        r.expect("write");
+    }
+    wait_until("all copies", || {
+        (0..3).all(|n| (0..200).all(|i| c.local(n, &format!("c{i:03}")) == Some(i)))
+    })
+    .await;
+
+    // A batch with an entry of an unknown table and a good one: the good one
+    // is merged, the other fails with its reason.
+    use crate::TableSchema as _;
+    use hangar_util::encoding::Versioned as _;
+    let good = serde_bytes::ByteBuf::from(item("solo", 1, 9).encode().expect("encode"));
+    let reply = c.replicators[0]
+        .system()
+        .rpc()
+        .call(
+            c.ids[1],
+            &crate::coalesce::MergeRequest {
+                entries: vec![
+                    ("no_such_table".to_string(), good.clone()),
+                    (Items::TREE.0.to_string(), good),
+                ],
+            },
+        )
+        .await
+        .expect("call");
+    assert!(
+        matches!(&reply[0], Err(e) if e.contains("no table")),
+        "{reply:?}"
+    );
+    assert!(matches!(reply[1], Ok(None)), "{reply:?}");
+    assert_eq!(c.local(1, "solo"), Some(9));
+}

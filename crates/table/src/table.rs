@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
-use hangar_cluster::quorum::Strategy;
+use futures::stream::FuturesUnordered;
+use hangar_cluster::quorum::{SetQuorums, Strategy};
 use hangar_cluster::{Layout, NodeId};
 use hangar_db::{Db, Tree, Tx};
 use hangar_net::CallOptions;
@@ -164,22 +165,7 @@ impl<S: TableSchema> Table<S> {
 
     /// Merges `entry` into the table and waits for a write quorum.
     pub async fn insert(&self, entry: S::Entry) -> Result<()> {
-        if let Where::Cluster { replicator, .. } = &self.inner.placement {
-            let _in_flight = replicator.system().layout().begin_write();
-            let placement = self.placement(&entry.partition_key());
-            let request = request::<S>(TableOp::Update(vec![ByteBuf::from(entry.encode()?)]));
-            replicator
-                .system()
-                .quorum()
-                .call_sets(&placement.write_sets, request, CallOptions::default())
-                .await?;
-            return Ok(());
-        }
-        let this = self.clone();
-        self.inner
-            .db
-            .transaction(move |tx| this.insert_in(tx, &entry).map(|_| ()))
-            .await
+        self.insert_merged(entry).await.map(|_| ())
     }
 
     /// Like [`Table::insert`], and returns what the replicas that made the
@@ -190,25 +176,35 @@ impl<S: TableSchema> Table<S> {
         if let Where::Cluster { replicator, .. } = &self.inner.placement {
             let _in_flight = replicator.system().layout().begin_write();
             let placement = self.placement(&entry.partition_key());
-            let request = request::<S>(TableOp::Merge(ByteBuf::from(bytes)));
-            let replies = replicator
-                .system()
-                .quorum()
-                .call_sets(&placement.write_sets, request, CallOptions::default())
-                .await?;
-            let mut merged = Vec::new();
-            for (_, reply) in replies {
-                match reply {
-                    TableReply::Entry(Some(b)) => merged.push(S::Entry::decode(&b)?),
-                    TableReply::Entry(None) => {}
-                    other => {
-                        return Err(Error::Protocol(format!(
-                            "unexpected reply to a merge: {other:?}"
-                        )))
+            let mut progress = SetQuorums::new(placement.write_sets);
+            let me = replicator.local_id();
+            let bytes = ByteBuf::from(bytes);
+            // Peers get the entry through their write queues; this node
+            // merges it directly.
+            let pending: FuturesUnordered<_> = progress
+                .nodes()
+                .into_iter()
+                .map(|node| {
+                    let (this, replicator, bytes) =
+                        (self.clone(), replicator.clone(), bytes.clone());
+                    async move {
+                        let merged = if node == me {
+                            this.merge_here(bytes).await.map_err(|e| e.to_string())
+                        } else {
+                            replicator.merge_on(node, S::TREE.0, bytes).await
+                        };
+                        (node, merged)
                     }
-                }
-            }
-            return Ok(merged);
+                })
+                .collect();
+            let mut merged = Vec::new();
+            progress
+                .collect(pending, |_, m: Option<ByteBuf>| merged.extend(m))
+                .await?;
+            return merged
+                .iter()
+                .map(|b| S::Entry::decode(b).map_err(Error::from))
+                .collect();
         }
         let this = self.clone();
         let merged = self
@@ -221,6 +217,21 @@ impl<S: TableSchema> Table<S> {
         } else {
             vec![merged]
         })
+    }
+
+    /// Merges an encoded entry into this node's copy (a replicated table's
+    /// write, on one of its replicas); returns the merged entry if it
+    /// differs from the one given.
+    async fn merge_here(&self, bytes: ByteBuf) -> Result<Option<ByteBuf>> {
+        let entry = S::Entry::decode(&bytes)?;
+        let this = self.clone();
+        let merged = self
+            .inner
+            .db
+            .transaction(move |tx| this.merge_in(tx, &entry))
+            .await?
+            .encode()?;
+        Ok((merged != bytes.as_slice()).then(|| ByteBuf::from(merged)))
     }
 
     /// Merges `entry` into this node's copy inside an open transaction,
@@ -621,6 +632,17 @@ impl<S: TableSchema> RemoteTable for LocalCopy<S> {
         Ok(())
     }
 
+    fn merge_one_in(&self, tx: &mut Tx<'_>, bytes: &[u8]) -> Result<Option<ByteBuf>> {
+        let inner = self
+            .0
+            .upgrade()
+            .ok_or_else(|| Error::Protocol("table closed".into()))?;
+        let merged = Table { inner }
+            .merge_in(tx, &S::Entry::decode(bytes)?)?
+            .encode()?;
+        Ok((merged != bytes).then(|| ByteBuf::from(merged)))
+    }
+
     async fn handle(&self, op: TableOp) -> Result<TableReply> {
         let inner = self
             .0
@@ -646,19 +668,7 @@ impl<S: TableSchema> RemoteTable for LocalCopy<S> {
                     .await?;
                 Ok(TableReply::Updated)
             }
-            TableOp::Merge(bytes) => {
-                let entry = S::Entry::decode(&bytes)?;
-                let this = table.clone();
-                let merged = table
-                    .inner
-                    .db
-                    .transaction(move |tx| this.merge_in(tx, &entry))
-                    .await?
-                    .encode()?;
-                Ok(TableReply::Entry(
-                    (merged != bytes.as_slice()).then(|| ByteBuf::from(merged)),
-                ))
-            }
+            TableOp::Merge(bytes) => Ok(TableReply::Entry(table.merge_here(bytes).await?)),
             TableOp::Get { pk, sk } => {
                 let entry = table.get(&pk, &sk)?;
                 Ok(TableReply::Entry(

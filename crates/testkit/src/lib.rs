@@ -46,6 +46,20 @@ pub fn small_model_config() -> ModelConfig {
     }
 }
 
+/// The system clock shifted by `offset_msec` (a node whose clock is ahead
+/// or behind).
+pub fn skewed_clock(offset_msec: i64) -> Clock {
+    struct Skewed(i64);
+    impl hangar_util::clock::WallClock for Skewed {
+        fn now_msec(&self) -> u64 {
+            hangar_util::clock::SystemWallClock
+                .now_msec()
+                .saturating_add_signed(self.0)
+        }
+    }
+    Clock::new(std::sync::Arc::new(Skewed(offset_msec)))
+}
+
 /// The object service of the node of `replicator`, with its metadata in
 /// memory and its blocks under `dir`.
 pub fn service_on(
@@ -54,7 +68,17 @@ pub fn service_on(
     config: ModelConfig,
     clock: Clock,
 ) -> anyhow::Result<ObjectService> {
-    let db = Db::open_in_memory()?;
+    service_with_db(replicator, dir, config, clock, Db::open_in_memory()?)
+}
+
+/// Like [`service_on`], with its metadata in `db`.
+pub fn service_with_db(
+    replicator: &Replicator,
+    dir: &std::path::Path,
+    config: ModelConfig,
+    clock: Clock,
+    db: Db,
+) -> anyhow::Result<ObjectService> {
     let blocks = BlockStore::new(
         BlockStoreConfig {
             data_dirs: vec![DataDir {
@@ -78,7 +102,15 @@ pub struct TestCluster {
     pub cluster: MemoryCluster,
     /// Each node's object service, in node order.
     pub services: Vec<ObjectService>,
-    _dirs: Vec<tempfile::TempDir>,
+    nodes: Vec<NodeStore>,
+    config: ModelConfig,
+}
+
+/// What a node keeps across a crash: its metadata, blocks and clock.
+struct NodeStore {
+    db: Db,
+    dir: tempfile::TempDir,
+    clock: Clock,
 }
 
 impl TestCluster {
@@ -103,18 +135,56 @@ impl TestCluster {
         let cluster =
             MemoryCluster::start(clocks.len(), replication_factor, std::time::Duration::ZERO).await;
         let mut services = Vec::new();
-        let mut dirs = Vec::new();
+        let mut nodes = Vec::new();
         for (system, clock) in cluster.systems.iter().zip(clocks) {
-            let dir = tempfile::tempdir()?;
-            let replicator = Replicator::new(system.clone());
-            services.push(service_on(&replicator, dir.path(), config.clone(), clock)?);
-            dirs.push(dir);
+            let node = NodeStore {
+                db: Db::open_in_memory()?,
+                dir: tempfile::tempdir()?,
+                clock,
+            };
+            services.push(node.service(&Replicator::new(system.clone()), config.clone())?);
+            nodes.push(node);
         }
         Ok(TestCluster {
             cluster,
             services,
-            _dirs: dirs,
+            nodes,
+            config,
         })
+    }
+
+    /// Crashes node `node` (see [`MemoryCluster::crash`]): it answers nothing
+    /// until [`TestCluster::restart`]. Its committed metadata and its blocks
+    /// are kept.
+    pub fn crash(&mut self, node: usize) {
+        self.cluster.crash(node);
+    }
+
+    /// Starts a crashed node again over what it had stored, as the server
+    /// does at start: a new endpoint and object service, then the release of
+    /// uploads the crash cut short.
+    pub async fn restart(&mut self, node: usize) -> anyhow::Result<()> {
+        let system = self.cluster.restart(node).await;
+        let service = self.nodes[node].service(&Replicator::new(system), self.config.clone())?;
+        service.recover_interrupted_uploads().await?;
+        self.services[node] = service;
+        Ok(())
+    }
+}
+
+impl NodeStore {
+    fn service(
+        &self,
+        replicator: &Replicator,
+        config: ModelConfig,
+    ) -> anyhow::Result<ObjectService> {
+        service_with_db(
+            replicator,
+            self.dir.path(),
+            config,
+            self.clock.clone(),
+            self.db.clone(),
+        )
     }
 }
 

@@ -1,24 +1,29 @@
 //! A seeded simulation: 4 nodes on the in-memory network (one zone each,
-//! replication factor 3) take writes and deletes through random nodes while
-//! links go silent or down and the layout changes; after healing, every
-//! acknowledged write must read back intact through every node, every
-//! acknowledged delete must hold, and every node must list the same keys.
+//! replication factor 3, links of 0 to 0.5 ms, clocks skewed by up to 300 ms
+//! either way) take writes and deletes through random nodes while nodes go
+//! silent, go down or crash and restart, and the layout changes; after
+//! healing, every acknowledged write must read back intact through every
+//! node, every acknowledged delete must hold, every node must list the same
+//! keys, and the replicas of every table partition must have equal Merkle
+//! roots.
 //!
-//! The clock is the real one (the metadata engine's writer runs on its own
-//! thread, which a paused clock would not wait for).
+//! Time is the real clock, each node's skewed by the seed (the metadata
+//! engine's writer runs on its own thread, which a paused clock would not
+//! wait for).
 //!
 //! `SIM_SEEDS` (default 6) seeds run, from `SIM_FIRST_SEED` (default 1); a
 //! failure names its seed, which replays it (the random choices depend only
-//! on it; thread timing can still differ between runs).
+//! on it; thread timing can still differ between runs). `SIM_TRACE=1` prints
+//! every operation with its outcome and the timestamp a read then finds.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use hangar_cluster::history::{NodeRole, Tracker};
 use hangar_model::{BodyStream, ListParams, ModelConfig, ObjectService, PutParams};
-use hangar_net::memory::LinkState;
+use hangar_net::memory::{Link, LinkState};
 use hangar_testkit::TestCluster;
 use hangar_util::Uuid;
 use rand::rngs::StdRng;
@@ -26,6 +31,10 @@ use rand::{Rng, SeedableRng};
 
 const NODES: usize = 4;
 const OPS: usize = 60;
+/// Most a node's clock is ahead of or behind the others.
+const MAX_SKEW: Duration = Duration::from_millis(300);
+/// Slack on top of the clock skew.
+const MARGIN: Duration = Duration::from_millis(100);
 /// How long a client waits for an answer during the faults.
 const WAIT: Duration = Duration::from_secs(2);
 
@@ -77,30 +86,51 @@ type Expected = BTreeMap<String, Option<Vec<u8>>>;
 
 async fn run_seed(seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let c = TestCluster::start(NODES, 3, config())
+    // Clocks skewed by up to 300 ms either way, links of 0 to 0.5 ms.
+    let clocks = (0..NODES)
+        .map(|_| {
+            let skew = MAX_SKEW.as_millis() as i64;
+            hangar_testkit::skewed_clock(rng.gen_range(-skew..=skew))
+        })
+        .collect();
+    let mut c = TestCluster::start_with_clocks(3, config(), clocks)
         .await
         .map_err(|e| e.to_string())?;
-    let svc = &c.services;
-    let bucket = svc[0]
+    let latency = Duration::from_micros(rng.gen_range(0..=500));
+    c.cluster.latency = latency;
+    c.cluster.net.set_default_link(Link::with_latency(latency));
+    let bucket = c.services[0]
         .create_bucket("sim", None)
         .await
         .map_err(|e| e.to_string())?;
     let mut expected = Expected::new();
+    let mut uncertain_until: BTreeMap<String, Instant> = BTreeMap::new();
+    let t0 = Instant::now();
     let mut faulty: Option<usize> = None;
+    let mut crashed = false;
     let mut layout_changed = false;
     for op in 0..OPS {
         // A fault: at most one node at a time, so a quorum stays reachable.
         if rng.gen_bool(0.15) {
             if let Some(n) = faulty.take() {
-                c.cluster.set_state(n, LinkState::Up);
-            } else {
-                let n = rng.gen_range(0..NODES);
-                let state = if rng.gen_bool(0.5) {
-                    LinkState::Silent
+                if std::mem::take(&mut crashed) {
+                    c.restart(n).await.map_err(|e| format!("restart: {e}"))?;
                 } else {
-                    LinkState::Down
-                };
-                c.cluster.set_state(n, state);
+                    c.cluster.set_state(n, LinkState::Up);
+                }
+            } else {
+                // Silent (packets dropped), down (connections refused), or
+                // crashed (the process gone; it restarts over what it had
+                // committed).
+                let n = rng.gen_range(0..NODES);
+                match rng.gen_range(0..3) {
+                    0 => c.cluster.set_state(n, LinkState::Silent),
+                    1 => c.cluster.set_state(n, LinkState::Down),
+                    _ => {
+                        c.crash(n);
+                        crashed = true;
+                    }
+                }
                 faulty = Some(n);
             }
         }
@@ -129,28 +159,47 @@ async fn run_seed(seed: u64) -> Result<(), String> {
             }
         };
         let key = format!("k{}", rng.gen_range(0..12));
-        if rng.gen_bool(0.75) {
+        let started = Instant::now();
+        // What an acknowledged request leaves under the key; `Err` if it
+        // failed or was abandoned (no answer in time), as a client would:
+        // either outcome is then right.
+        let outcome: Result<Option<Vec<u8>>, ()> = if rng.gen_bool(0.75) {
             let len = [10, 3000, 9000][rng.gen_range(0..3)];
             let data: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-            let put = svc[through].put_object(bucket, &key, PutParams::default(), body(&data));
-            // A write that cannot finish soon is abandoned, as a client
-            // would: either outcome is then right.
+            let put =
+                c.services[through].put_object(bucket, &key, PutParams::default(), body(&data));
             match tokio::time::timeout(WAIT, put).await {
-                Ok(Ok(_)) => {
-                    expected.insert(key, Some(data));
-                }
-                Ok(Err(_)) | Err(_) => {
-                    expected.remove(&key);
-                }
+                Ok(Ok(_)) => Ok(Some(data)),
+                Ok(Err(_)) | Err(_) => Err(()),
             }
         } else {
-            match tokio::time::timeout(WAIT, svc[through].delete_object(bucket, &key)).await {
-                Ok(Ok(())) => {
-                    expected.insert(key, None);
-                }
-                Ok(Err(_)) | Err(_) => {
-                    expected.remove(&key);
-                }
+            let delete = c.services[through].delete_object(bucket, &key);
+            match tokio::time::timeout(WAIT, delete).await {
+                Ok(Ok(())) => Ok(None),
+                Ok(Err(_)) | Err(_) => Err(()),
+            }
+        };
+        if std::env::var_os("SIM_TRACE").is_some() {
+            let seen = c.services[through].get_object(&bucket, &key).await;
+            eprintln!(
+                "op {op} at {} ms: {key} through {through}: {:?}; now {:?}",
+                started.duration_since(t0).as_millis(),
+                outcome.as_ref().map(|v| v.as_ref().map(Vec::len)),
+                seen.map(|(v, _)| v.timestamp)
+            );
+        }
+        match outcome {
+            // A failed write may still have reached a replica, and spread
+            // from there later, timestamped by a clock up to MAX_SKEW ahead:
+            // until the other clocks have passed that, a write of the key
+            // acknowledged meanwhile may lose to it.
+            Err(()) => {
+                expected.remove(&key);
+                uncertain_until.insert(key, Instant::now() + 2 * MAX_SKEW + MARGIN);
+            }
+            Ok(_) if uncertain_until.get(&key).is_some_and(|t| started < *t) => {}
+            Ok(value) => {
+                expected.insert(key, value);
             }
         }
         // Read-after-write through another live node.
@@ -161,7 +210,7 @@ async fn run_seed(seed: u64) -> Result<(), String> {
                 // An error (or no answer in time) is a quorum this node
                 // cannot reach yet (a node just back redials its peers, a
                 // silent one is waited for); an answer must be right.
-                let got = tokio::time::timeout(WAIT, read(&svc[reader], &bucket, &key))
+                let got = tokio::time::timeout(WAIT, read(&c.services[reader], &bucket, &key))
                     .await
                     .unwrap_or_else(|_| Err("no answer in time".into()));
                 if got.as_ref().is_ok_and(|g| g != want) {
@@ -175,6 +224,9 @@ async fn run_seed(seed: u64) -> Result<(), String> {
         }
     }
     // Heal, then converge: anti-entropy everywhere, layout transitions done.
+    if let (Some(n), true) = (faulty, crashed) {
+        c.restart(n).await.map_err(|e| format!("restart: {e}"))?;
+    }
     for n in 0..NODES {
         c.cluster.set_state(n, LinkState::Up);
     }
@@ -186,7 +238,7 @@ async fn run_seed(seed: u64) -> Result<(), String> {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while std::time::Instant::now() < deadline {
         steps.clear();
-        for s in svc {
+        for s in &c.services {
             // What the server's maintenance does: the data of failed writes goes.
             let _ = s.release_some(10_000).await;
             s.sync_tables().await;
@@ -194,12 +246,26 @@ async fn run_seed(seed: u64) -> Result<(), String> {
             let _ = s.data().resync_some(1000, true).await;
         }
         let h = c.cluster.systems[0].layout().snapshot();
+        if std::env::var_os("SIM_DEBUG").is_some() {
+            eprintln!(
+                "live {:?} trackers {:?} steps {steps:?}",
+                h.live_versions()
+                    .iter()
+                    .map(|v| v.version)
+                    .collect::<Vec<_>>(),
+                h.trackers()
+            );
+        }
         if h.live_versions().len() == 1 && h.tracker_min(Tracker::Sync) == h.current().version {
             settled = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    eprintln!(
+        "settled after {:.1} s",
+        (std::time::Instant::now() + Duration::from_secs(120) - deadline).as_secs_f64()
+    );
     if !settled {
         let h = c.cluster.systems[0].layout().snapshot();
         return Err(format!(
@@ -208,7 +274,7 @@ async fn run_seed(seed: u64) -> Result<(), String> {
             h.trackers()
         ));
     }
-    for (i, s) in svc.iter().enumerate() {
+    for (i, s) in c.services.iter().enumerate() {
         for (key, want) in &expected {
             let mut got = read(s, &bucket, key).await;
             for _ in 0..30 {
@@ -232,7 +298,7 @@ async fn run_seed(seed: u64) -> Result<(), String> {
         ..ListParams::default()
     };
     let mut listings = Vec::new();
-    for s in svc {
+    for s in &c.services {
         let l = s
             .list_objects(&bucket, &params)
             .await
@@ -247,7 +313,40 @@ async fn run_seed(seed: u64) -> Result<(), String> {
             return Err(format!("listing and reads disagree on {key}"));
         }
     }
-    Ok(())
+    // Every table partition: equal Merkle roots on all its holders, once
+    // anti-entropy has run.
+    let mut differing = Vec::new();
+    for _ in 0..10 {
+        for s in &c.services {
+            s.sync_tables().await;
+        }
+        differing = differing_roots(&c.services)?;
+        if differing.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!(
+        "Merkle roots differ after healing: {:?}",
+        &differing[..differing.len().min(5)]
+    ))
+}
+
+/// The (table, partition) pairs whose holders report different roots.
+fn differing_roots(services: &[ObjectService]) -> Result<Vec<(&'static str, u16)>, String> {
+    let mut seen: BTreeMap<(&'static str, u16), Vec<[u8; 32]>> = BTreeMap::new();
+    for s in services {
+        for t in s.table_roots().map_err(|e| e.to_string())? {
+            for (p, root) in t.roots {
+                seen.entry((t.table, p.0)).or_default().push(root);
+            }
+        }
+    }
+    Ok(seen
+        .into_iter()
+        .filter(|(_, roots)| roots.iter().any(|r| *r != roots[0]))
+        .map(|(k, _)| k)
+        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,7 +360,10 @@ async fn random_faults_and_layout_changes_lose_nothing_acknowledged() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     for seed in first..first + seeds {
-        if let Err(e) = run_seed(seed).await {
+        let t = std::time::Instant::now();
+        let r = run_seed(seed).await;
+        eprintln!("seed {seed}: {:.1} s", t.elapsed().as_secs_f64());
+        if let Err(e) = r {
             panic!("seed {seed} failed (replay with SIM_FIRST_SEED={seed} SIM_SEEDS=1): {e}");
         }
     }

@@ -147,6 +147,12 @@ impl ObjectService {
             headers: params.headers,
             checksum: written.checksum.clone(),
         };
+        // Inline data has no data id to settle or release.
+        let data_ids = if written.inline.is_some() {
+            Vec::new()
+        } else {
+            vec![version]
+        };
         let data = match written.inline {
             Some(bytes) => ObjectData::Inline { meta, bytes },
             None => ObjectData::Parts {
@@ -168,9 +174,7 @@ impl ObjectService {
             timestamp,
             VersionState::Complete(data),
         );
-        let committed = self
-            .commit_version(complete, vec![version], precondition)
-            .await;
+        let committed = self.commit_version(complete, data_ids, precondition).await;
         // Committed, or released by commit_version: nothing left in flight.
         if let Some(g) = in_flight {
             g.disarm();
@@ -415,16 +419,10 @@ impl ObjectService {
     /// released). Deleting a missing key succeeds, as in S3.
     pub async fn delete_object(&self, bucket_id: Uuid, key: &str) -> Result<()> {
         check_key(key)?;
-        let pk = crate::schema::object::bucket_partition(&bucket_id);
-        let exists = self
-            .inner
-            .objects
-            .read(&pk, key.as_bytes())
-            .await?
-            .is_some_and(|o| o.visible().is_some());
-        if !exists {
-            return Ok(());
-        }
+        // The marker is written even when the key looks absent: a write that
+        // failed may sit on a replica this request does not read, and spread
+        // later; the marker, newer, still hides it. (One round trip, where a
+        // read first would take two for keys that exist.)
         let marker = self.object_with(
             bucket_id,
             key,
