@@ -229,8 +229,14 @@ impl ReplicatedBlocks {
             return Ok(false);
         }
         let Some(data) = self.fetch_from_peers(hash).await? else {
-            // No copy anywhere: waiting would not bring one back.
-            tracing::error!(%hash, "resync: a referenced block is on no node; it is lost");
+            // No copy anywhere: waiting would not bring one back. Either it
+            // was lost, or the upload that references it failed before
+            // storing it (its reference goes with `repair versions`, or when
+            // the upload's own release gets through).
+            tracing::warn!(
+                %hash,
+                "resync: a referenced block is on no node: lost, or never stored by an upload that failed"
+            );
             return Ok(false);
         };
         store.write(hash, data).await?;

@@ -6,7 +6,10 @@
 //! node's queue: a sender task sends whatever is queued as one
 //! [`MergeRequest`], up to [`BATCHES_IN_FLIGHT`] at once; while those are on
 //! their way, new writes queue and leave together next. An idle node's write
-//! leaves at once, alone: nothing waits for a batch to fill.
+//! leaves at once, alone: nothing waits for a batch to fill. A batch that
+//! stays unanswered for [`STALLED_AFTER`] stops counting against that limit,
+//! so one lost answer does not hold every later write to the node until its
+//! call times out.
 //!
 //! The receiving node merges each entry in its own transaction (the metadata
 //! writer commits them together), so one bad entry fails alone, and answers
@@ -24,6 +27,13 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Batches on their way to one node at once.
 const BATCHES_IN_FLIGHT: usize = 2;
+/// A batch unanswered this long no longer holds back the next ones: its
+/// answer may be lost with a link that went silent, or wait for the node
+/// until the call times out, while the node may already answer new requests.
+const STALLED_AFTER: Duration = Duration::from_millis(500);
+/// Most batches on their way to one node, stalled ones included (memory
+/// stays bounded whatever happens to the node).
+const BATCHES_OUTSTANDING_MAX: usize = 6;
 /// Most entries in one batch.
 const BATCH_ENTRIES_MAX: usize = 128;
 /// Most bytes of entries in one batch.
@@ -114,9 +124,13 @@ impl Coalescer {
 /// Sends what `queue` holds to `to`, as batches, until the queue closes.
 async fn send_batches(rpc: Weak<Rpc>, to: NodeId, mut queue: mpsc::Receiver<Queued>) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    let outstanding = Arc::new(Semaphore::new(BATCHES_OUTSTANDING_MAX));
     let timeout = CallOptions::default().timeout;
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Ok(held) = outstanding.clone().acquire_owned().await else {
             return;
         };
         let Some(first) = queue.recv().await else {
@@ -152,8 +166,16 @@ async fn send_batches(rpc: Weak<Rpc>, to: NodeId, mut queue: mpsc::Receiver<Queu
             return;
         };
         tokio::spawn(async move {
-            send_batch(&rpc, to, batch, timeout).await;
-            drop(slot);
+            let call = send_batch(&rpc, to, batch, timeout);
+            tokio::pin!(call);
+            tokio::select! {
+                () = &mut call => drop(slot),
+                () = tokio::time::sleep(STALLED_AFTER) => {
+                    drop(slot);
+                    call.await;
+                }
+            }
+            drop(held);
         });
     }
 }

@@ -46,20 +46,6 @@ pub fn small_model_config() -> ModelConfig {
     }
 }
 
-/// The system clock shifted by `offset_msec` (a node whose clock is ahead
-/// or behind).
-pub fn skewed_clock(offset_msec: i64) -> Clock {
-    struct Skewed(i64);
-    impl hangar_util::clock::WallClock for Skewed {
-        fn now_msec(&self) -> u64 {
-            hangar_util::clock::SystemWallClock
-                .now_msec()
-                .saturating_add_signed(self.0)
-        }
-    }
-    Clock::new(std::sync::Arc::new(Skewed(offset_msec)))
-}
-
 /// The object service of the node of `replicator`, with its metadata in
 /// memory and its blocks under `dir`.
 pub fn service_on(

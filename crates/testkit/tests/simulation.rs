@@ -7,17 +7,21 @@
 //! keys, and the replicas of every table partition must have equal Merkle
 //! roots.
 //!
-//! Time is the real clock, each node's skewed by the seed (the metadata
-//! engine's writer runs on its own thread, which a paused clock would not
-//! wait for).
+//! The nodes' wall clocks (timestamps, delays) are the simulation's: each
+//! starts skewed by the seed and moves only when the simulation moves it, 5
+//! to 50 ms per operation. Timers (RPC timeouts, the client's patience) run
+//! on real time: the metadata engine's writer runs on its own thread, which
+//! tokio's paused clock would not wait for.
 //!
 //! `SIM_SEEDS` (default 6) seeds run, from `SIM_FIRST_SEED` (default 1); a
 //! failure names its seed, which replays it (the random choices depend only
 //! on it; thread timing can still differ between runs). `SIM_TRACE=1` prints
-//! every operation with its outcome and the timestamp a read then finds.
+//! every operation with its outcome and the timestamp a read then finds, and
+//! every fault; `RUST_LOG` (e.g. `RUST_LOG=hangar_table=debug`) the nodes' logs.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -25,6 +29,7 @@ use hangar_cluster::history::{NodeRole, Tracker};
 use hangar_model::{BodyStream, ListParams, ModelConfig, ObjectService, PutParams};
 use hangar_net::memory::{Link, LinkState};
 use hangar_testkit::TestCluster;
+use hangar_util::clock::{Clock, ManualWallClock, SystemWallClock, WallClock};
 use hangar_util::Uuid;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -33,8 +38,9 @@ const NODES: usize = 4;
 const OPS: usize = 60;
 /// Most a node's clock is ahead of or behind the others.
 const MAX_SKEW: Duration = Duration::from_millis(300);
-/// Slack on top of the clock skew.
-const MARGIN: Duration = Duration::from_millis(100);
+/// Slack on top of the clocks' readings (hybrid clocks count up by one per
+/// event within a millisecond).
+const MARGIN: Duration = Duration::from_millis(20);
 /// How long a client waits for an answer during the faults.
 const WAIT: Duration = Duration::from_secs(2);
 
@@ -84,15 +90,33 @@ fn describe_want(w: &Option<Vec<u8>>) -> String {
 /// failed are left out (either outcome is right).
 type Expected = BTreeMap<String, Option<Vec<u8>>>;
 
-async fn run_seed(seed: u64) -> Result<(), String> {
+/// Runs one seed; returns how many reads were checked on the way and how
+/// many keys had a known value at the end.
+async fn run_seed(seed: u64) -> Result<String, String> {
     let mut rng = StdRng::seed_from_u64(seed);
-    // Clocks skewed by up to 300 ms either way, links of 0 to 0.5 ms.
-    let clocks = (0..NODES)
-        .map(|_| {
-            let skew = MAX_SKEW.as_millis() as i64;
-            hangar_testkit::skewed_clock(rng.gen_range(-skew..=skew))
-        })
+    // The nodes' wall clocks are the simulation's: skewed by up to 300 ms
+    // either way, and moved forward by the simulation only. Links of 0 to
+    // 0.5 ms.
+    let start = SystemWallClock.now_msec();
+    let skew = MAX_SKEW.as_millis() as i64;
+    let offsets: Vec<i64> = (0..NODES).map(|_| rng.gen_range(-skew..=skew)).collect();
+    let fastest = *offsets.iter().max().expect("nodes");
+    let walls: Vec<Arc<ManualWallClock>> = offsets
+        .iter()
+        .map(|o| Arc::new(ManualWallClock::new(start.saturating_add_signed(*o))))
         .collect();
+    let clocks = walls
+        .iter()
+        .map(|w| Clock::new(w.clone() as Arc<dyn WallClock>))
+        .collect();
+    // Simulated milliseconds since the start.
+    let mut now = 0u64;
+    let tick = |msec: u64, now: &mut u64| {
+        *now += msec;
+        for w in &walls {
+            w.advance(msec);
+        }
+    };
     let mut c = TestCluster::start_with_clocks(3, config(), clocks)
         .await
         .map_err(|e| e.to_string())?;
@@ -104,12 +128,16 @@ async fn run_seed(seed: u64) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut expected = Expected::new();
-    let mut uncertain_until: BTreeMap<String, Instant> = BTreeMap::new();
-    let t0 = Instant::now();
+    // Per key, the highest clock reading (simulated time plus the clock's
+    // offset) a failed write of it may carry: a later write whose own clock
+    // reading is not above it may lose to it.
+    let mut uncertain_until: BTreeMap<String, i64> = BTreeMap::new();
+    let mut reads_checked = 0;
     let mut faulty: Option<usize> = None;
     let mut crashed = false;
     let mut layout_changed = false;
     for op in 0..OPS {
+        let trace = std::env::var_os("SIM_TRACE").is_some();
         // A fault: at most one node at a time, so a quorum stays reachable.
         if rng.gen_bool(0.15) {
             if let Some(n) = faulty.take() {
@@ -118,18 +146,31 @@ async fn run_seed(seed: u64) -> Result<(), String> {
                 } else {
                     c.cluster.set_state(n, LinkState::Up);
                 }
+                if trace {
+                    eprintln!("op {op}: node {n} back");
+                }
             } else {
                 // Silent (packets dropped), down (connections refused), or
                 // crashed (the process gone; it restarts over what it had
                 // committed).
                 let n = rng.gen_range(0..NODES);
-                match rng.gen_range(0..3) {
-                    0 => c.cluster.set_state(n, LinkState::Silent),
-                    1 => c.cluster.set_state(n, LinkState::Down),
+                let fault = match rng.gen_range(0..3) {
+                    0 => {
+                        c.cluster.set_state(n, LinkState::Silent);
+                        "silent"
+                    }
+                    1 => {
+                        c.cluster.set_state(n, LinkState::Down);
+                        "down"
+                    }
                     _ => {
                         c.crash(n);
                         crashed = true;
+                        "crashed"
                     }
+                };
+                if trace {
+                    eprintln!("op {op}: node {n} {fault}");
                 }
                 faulty = Some(n);
             }
@@ -151,6 +192,9 @@ async fn run_seed(seed: u64) -> Result<(), String> {
                 .update(|h, ts| h.apply(Some(version), ts))
                 .map_err(|e| format!("apply: {e}"))?;
             layout_changed = true;
+            if trace {
+                eprintln!("op {op}: layout version {version} changes the capacity of node {node}");
+            }
         }
         let through = loop {
             let n = rng.gen_range(0..NODES);
@@ -159,7 +203,9 @@ async fn run_seed(seed: u64) -> Result<(), String> {
             }
         };
         let key = format!("k{}", rng.gen_range(0..12));
-        let started = Instant::now();
+        // Each operation starts 5 to 50 simulated milliseconds after the last.
+        tick(rng.gen_range(5..=50), &mut now);
+        let started = now;
         // What an acknowledged request leaves under the key; `Err` if it
         // failed or was abandoned (no answer in time), as a client would:
         // either outcome is then right.
@@ -179,25 +225,35 @@ async fn run_seed(seed: u64) -> Result<(), String> {
                 Ok(Err(_)) | Err(_) => Err(()),
             }
         };
-        if std::env::var_os("SIM_TRACE").is_some() {
+        if trace {
             let seen = c.services[through].get_object(&bucket, &key).await;
             eprintln!(
                 "op {op} at {} ms: {key} through {through}: {:?}; now {:?}",
-                started.duration_since(t0).as_millis(),
+                started,
                 outcome.as_ref().map(|v| v.as_ref().map(Vec::len)),
                 seen.map(|(v, _)| v.timestamp)
             );
         }
         match outcome {
             // A failed write may still have reached a replica, and spread
-            // from there later, timestamped by a clock up to MAX_SKEW ahead:
-            // until the other clocks have passed that, a write of the key
+            // from there later, timestamped by a clock as far ahead as the
+            // fastest node's (a hybrid clock follows the versions it saw):
+            // until the writer's clock has passed that, a write of the key
             // acknowledged meanwhile may lose to it.
             Err(()) => {
                 expected.remove(&key);
-                uncertain_until.insert(key, Instant::now() + 2 * MAX_SKEW + MARGIN);
+                let reading = now as i64 + fastest;
+                let until = uncertain_until.entry(key).or_insert(reading);
+                *until = (*until).max(reading);
             }
-            Ok(_) if uncertain_until.get(&key).is_some_and(|t| started < *t) => {}
+            Ok(_)
+                if uncertain_until.get(&key).is_some_and(|until| {
+                    started as i64 + offsets[through] <= until + MARGIN.as_millis() as i64
+                }) =>
+            {
+                // Either this request or the failed one wins.
+                expected.remove(&key);
+            }
             Ok(value) => {
                 expected.insert(key, value);
             }
@@ -207,6 +263,7 @@ async fn run_seed(seed: u64) -> Result<(), String> {
         if Some(reader) != faulty {
             let key = format!("k{}", rng.gen_range(0..12));
             if let Some(want) = expected.get(&key) {
+                reads_checked += 1;
                 // An error (or no answer in time) is a quorum this node
                 // cannot reach yet (a node just back redials its peers, a
                 // silent one is waited for); an answer must be right.
@@ -237,6 +294,7 @@ async fn run_seed(seed: u64) -> Result<(), String> {
     // acknowledgement until the call times out (at most a minute).
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while std::time::Instant::now() < deadline {
+        tick(200, &mut now);
         steps.clear();
         for s in &c.services {
             // What the server's maintenance does: the data of failed writes goes.
@@ -246,26 +304,12 @@ async fn run_seed(seed: u64) -> Result<(), String> {
             let _ = s.data().resync_some(1000, true).await;
         }
         let h = c.cluster.systems[0].layout().snapshot();
-        if std::env::var_os("SIM_DEBUG").is_some() {
-            eprintln!(
-                "live {:?} trackers {:?} steps {steps:?}",
-                h.live_versions()
-                    .iter()
-                    .map(|v| v.version)
-                    .collect::<Vec<_>>(),
-                h.trackers()
-            );
-        }
         if h.live_versions().len() == 1 && h.tracker_min(Tracker::Sync) == h.current().version {
             settled = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    eprintln!(
-        "settled after {:.1} s",
-        (std::time::Instant::now() + Duration::from_secs(120) - deadline).as_secs_f64()
-    );
     if !settled {
         let h = c.cluster.systems[0].layout().snapshot();
         return Err(format!(
@@ -273,6 +317,39 @@ async fn run_seed(seed: u64) -> Result<(), String> {
             h.live_versions().iter().map(|v| v.version).collect::<Vec<_>>(),
             h.trackers()
         ));
+    }
+    // One more write of every key through a random node, once every clock
+    // has passed whatever a failed write may carry: every key then has a
+    // known value for the checks below.
+    tick((2 * MAX_SKEW + MARGIN).as_millis() as u64, &mut now);
+    for k in 0..12 {
+        let key = format!("k{k}");
+        let through = rng.gen_range(0..NODES);
+        let data: Vec<u8> = (0..3000).map(|_| rng.gen()).collect();
+        let begun = std::time::Instant::now();
+        let put = c.services[through].put_object(bucket, &key, PutParams::default(), body(&data));
+        let result = tokio::time::timeout(Duration::from_secs(60), put).await;
+        let took = begun.elapsed();
+        match result {
+            Ok(Ok(_)) if took <= WAIT => {
+                expected.insert(key, Some(data));
+            }
+            Ok(Ok(_)) => {
+                return Err(format!(
+                    "a write of {key} through node {through} after healing took {took:?}"
+                ))
+            }
+            Ok(Err(e)) => {
+                return Err(format!(
+                "a write of {key} through node {through} after healing failed after {took:?}: {e}"
+            ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "a write of {key} through node {through} after healing took over a minute"
+                ))
+            }
+        }
     }
     for (i, s) in c.services.iter().enumerate() {
         for (key, want) in &expected {
@@ -322,7 +399,10 @@ async fn run_seed(seed: u64) -> Result<(), String> {
         }
         differing = differing_roots(&c.services)?;
         if differing.is_empty() {
-            return Ok(());
+            return Ok(format!(
+                "{reads_checked} reads checked during the faults, {} keys known at the end",
+                expected.len()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -351,6 +431,12 @@ fn differing_roots(services: &[ObjectService]) -> Result<Vec<(&'static str, u16)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_faults_and_layout_changes_lose_nothing_acknowledged() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let seeds: u64 = std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -362,7 +448,11 @@ async fn random_faults_and_layout_changes_lose_nothing_acknowledged() {
     for seed in first..first + seeds {
         let t = std::time::Instant::now();
         let r = run_seed(seed).await;
-        eprintln!("seed {seed}: {:.1} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "seed {seed}: {:.1} s, {}",
+            t.elapsed().as_secs_f64(),
+            r.as_deref().unwrap_or("failed")
+        );
         if let Err(e) = r {
             panic!("seed {seed} failed (replay with SIM_FIRST_SEED={seed} SIM_SEEDS=1): {e}");
         }
