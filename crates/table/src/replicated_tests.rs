@@ -484,3 +484,29 @@ async fn concurrent_writes_through_write_queues_land_everywhere_and_a_bad_entry_
     assert!(matches!(reply[1], Ok(None)), "{reply:?}");
     assert_eq!(c.local(1, "solo"), Some(9));
 }
+
+#[tokio::test]
+async fn writes_lost_on_a_silent_link_do_not_hold_back_the_next_ones() {
+    let c = Cluster::start().await;
+    // Node 2 goes silent: the writes queued for it are sent and never
+    // answered (more of them than the batches a queue keeps in flight), while
+    // nodes 0 and 1 make the quorum.
+    c.set_state(2, LinkState::Silent);
+    for i in 0..4 {
+        c.tables[0]
+            .insert(item(&format!("lost{i}"), 1, i))
+            .await
+            .expect("write with node 2 silent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Node 2 answers again and node 1 goes down: a new write needs node 2,
+    // and gets it long before the lost batches' calls time out (30 s).
+    c.set_state(2, LinkState::Up);
+    c.set_state(1, LinkState::Down);
+    let write = c.tables[0].insert(item("next", 1, 7));
+    tokio::time::timeout(Duration::from_secs(10), write)
+        .await
+        .expect("the write waited for the lost batches")
+        .expect("write through nodes 0 and 2");
+    assert_eq!(c.local(2, "next"), Some(7));
+}
