@@ -42,6 +42,9 @@ enum Command {
     Layout(layout::LayoutArgs),
     /// Node-to-node transport: RPC round trip, priorities under bulk load and loss.
     Net(net::NetArgs),
+    /// The answering node of `net --server-process` (started by it).
+    #[command(hide = true)]
+    NetServe(net::ServeArgs),
     /// A UDP relay that delays every datagram (geo benchmarks on one machine).
     DelayProxy(delay_proxy::DelayProxyArgs),
     /// Single-core MD5, BLAKE3 and SHA-256 throughput.
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         Command::Multipart(args) => multipart::run(args),
         Command::Layout(args) => layout::run(args),
         Command::Net(args) => net::run(args),
+        Command::NetServe(args) => net::serve_process(args),
         Command::DelayProxy(args) => delay_proxy::run(args),
         Command::Hash(args) => hash::run(args),
         Command::DbEngines(args) => db_engines::run(args),

@@ -67,6 +67,27 @@ pub struct NetArgs {
     /// Congestion controller: cubic or bbr.
     #[arg(long, default_value = "cubic")]
     pub congestion: String,
+    /// Run the node that answers in a child process (`hangar-bench net-serve`),
+    /// as a second machine would, instead of in this process.
+    #[arg(long)]
+    pub server_process: bool,
+    /// With `--server-process`: pin the child to this CPU (`taskset`). Pin this
+    /// process to another one (`taskset -c N hangar-bench net ...`) to give
+    /// each node a core of its own.
+    #[arg(long, requires = "server_process")]
+    pub server_cpu: Option<usize>,
+}
+
+/// Options of the `net-serve` subcommand: the answering node of
+/// `net --server-process`, in its own process.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The cluster secret, in hex.
+    #[arg(long)]
+    pub secret: String,
+    /// Congestion controller: cubic or bbr.
+    #[arg(long, default_value = "cubic")]
+    pub congestion: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -180,7 +201,7 @@ async fn loopback(args: &NetArgs) -> anyhow::Result<()> {
         raw.push(ms(t.elapsed()));
     }
     // RPC: an empty typed request and response.
-    let (a, b, bid) = rpc_pair(&secret, None, &args.congestion).await?;
+    let (a, b, bid) = rpc_pair(args, &secret, None).await?;
     let mut rpc = Vec::new();
     for _ in 0..args.calls {
         let t = Instant::now();
@@ -202,18 +223,114 @@ async fn loopback(args: &NetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The node that answers: in this process, or a child process (which exits
+/// when its standard input closes, i.e. with this process).
+enum Server {
+    InProcess(Arc<Rpc>),
+    Child(std::process::Child),
+}
+
+impl Server {
+    fn shutdown(self) {
+        match self {
+            Server::InProcess(rpc) => rpc.shutdown(),
+            Server::Child(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
 /// Two RPC endpoints over QUIC, connected (through `proxy` if given), with the
-/// bench handlers on the second. Returns (client, server, server id).
+/// bench handlers on the second, in this process or in a child process.
+/// Returns (client, server, server id).
 async fn rpc_pair(
+    args: &NetArgs,
     secret: &RpcSecret,
     proxy: Option<Proxy>,
-    congestion: &str,
-) -> anyhow::Result<(Arc<Rpc>, Arc<Rpc>, hangar_net::NodeId)> {
-    let (_ka, ta) = transport(secret, congestion)?;
-    let (kb, tb) = transport(secret, congestion)?;
-    let mut server_addr = tb.bound_addr()?;
+) -> anyhow::Result<(Arc<Rpc>, Server, hangar_net::NodeId)> {
+    let (_ka, ta) = transport(secret, &args.congestion)?;
     let a = Rpc::new(ta, Clock::system());
-    let b = Rpc::new(tb, Clock::system());
+    let (mut server_addr, server, bid) = if args.server_process {
+        let (addr, child, id) = spawn_server(args, secret)?;
+        (addr, Server::Child(child), id)
+    } else {
+        let (kb, tb) = transport(secret, &args.congestion)?;
+        let addr = tb.bound_addr()?;
+        let b = Rpc::new(tb, Clock::system());
+        serve(&b);
+        (addr, Server::InProcess(b), kb.id())
+    };
+    if let Some(p) = proxy {
+        server_addr = p.start(server_addr).await?;
+    }
+    a.connect(server_addr, bid).await?;
+    Ok((a, server, bid))
+}
+
+/// Starts `hangar-bench net-serve` (pinned with `taskset` if asked) and reads
+/// its address and node id.
+fn spawn_server(
+    args: &NetArgs,
+    secret: &RpcSecret,
+) -> anyhow::Result<(SocketAddr, std::process::Child, hangar_net::NodeId)> {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().context("own executable")?;
+    let mut command = match args.server_cpu {
+        Some(cpu) => {
+            let mut c = std::process::Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(&exe);
+            c
+        }
+        None => std::process::Command::new(&exe),
+    };
+    let mut child = command
+        .args(["net-serve", "--congestion", &args.congestion])
+        .args(["--secret", &secret.to_hex()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting net-serve")?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    let mut words = line.split_whitespace();
+    let (Some(addr), Some(id)) = (words.next(), words.next()) else {
+        let _ = child.kill();
+        anyhow::bail!("net-serve printed {line:?}, expected an address and a node id");
+    };
+    let id = hangar_net::NodeId::from_hex(id).context("net-serve's node id")?;
+    Ok((addr.parse().context("net-serve's address")?, child, id))
+}
+
+/// Runs the answering node until standard input closes.
+pub fn serve_process(args: &ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("runtime")?;
+    runtime.block_on(async {
+        let secret = RpcSecret::from_hex(&args.secret)?;
+        let (key, t) = transport(&secret, &args.congestion)?;
+        let addr = t.bound_addr()?;
+        let rpc = Rpc::new(t, Clock::system());
+        serve(&rpc);
+        println!("{addr} {}", key.id().to_hex());
+        tokio::task::spawn_blocking(|| {
+            use std::io::Read;
+            let mut buf = [0u8; 64];
+            while std::io::stdin().read(&mut buf).is_ok_and(|n| n > 0) {}
+        })
+        .await?;
+        rpc.shutdown();
+        Ok(())
+    })
+}
+
+/// Registers the bench handlers: `Small` answers at once, `Bulk` counts the
+/// bytes of its body.
+fn serve(b: &Rpc) {
     b.register(|_from, _: Small| async { Ok(()) });
     b.register_streaming(|_from, _: Bulk, body: Option<IncomingBody>| async move {
         let mut n = 0u64;
@@ -224,18 +341,13 @@ async fn rpc_pair(
         }
         Ok(Reply::new(n))
     });
-    if let Some(p) = proxy {
-        server_addr = p.start(server_addr).await?;
-    }
-    a.connect(server_addr, kb.id()).await?;
-    Ok((a, b, kb.id()))
 }
 
 /// Small-RPC latency idle and during a bulk transfer, optionally through a
 /// lossy, delaying proxy.
 async fn bulk(args: &NetArgs, proxy: Option<Proxy>) -> anyhow::Result<()> {
     let secret = RpcSecret::generate();
-    let (a, b, bid) = rpc_pair(&secret, proxy, &args.congestion).await?;
+    let (a, b, bid) = rpc_pair(args, &secret, proxy).await?;
     let (calls, limit_bytes, limit_time) = match proxy {
         None => (args.calls, args.bulk_bytes, Duration::from_secs(600)),
         Some(_) => (
@@ -312,6 +424,7 @@ async fn bulk(args: &NetArgs, proxy: Option<Proxy>) -> anyhow::Result<()> {
         "idle_ms": idle,
         "during_bulk_ms": busy,
         "calls_during_bulk": busy_count,
+        "server_process": args.server_process,
         "p99_during_over_idle": round3(busy.p99 / idle.p99),
         "p50_during_over_idle": round3(busy.p50 / idle.p50),
     });
