@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use futures::StreamExt;
-use hangar_net::quic::{Congestion, QuicConfig, QuicTransport};
+use hangar_net::quic::{BulkCpuPriority, Congestion, QuicConfig, QuicTransport};
 use hangar_net::{
     CallOptions, IncomingBody, Message, NodeKey, Priority, Reply, Rpc, RpcSecret, Transport,
 };
@@ -67,6 +67,9 @@ pub struct NetArgs {
     /// Congestion controller: cubic or bbr.
     #[arg(long, default_value = "cubic")]
     pub congestion: String,
+    /// CPU priority of the threads that carry bulk transfers: idle or normal.
+    #[arg(long, default_value = "idle", value_parser = ["idle", "normal"])]
+    pub bulk_cpu_priority: String,
     /// Run the node that answers in a child process (`hangar-bench net-serve`),
     /// as a second machine would, instead of in this process.
     #[arg(long)]
@@ -88,6 +91,9 @@ pub struct ServeArgs {
     /// Congestion controller: cubic or bbr.
     #[arg(long, default_value = "cubic")]
     pub congestion: String,
+    /// CPU priority of the threads that carry bulk transfers: idle or normal.
+    #[arg(long, default_value = "idle", value_parser = ["idle", "normal"])]
+    pub bulk_cpu_priority: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -147,9 +153,14 @@ fn loopback_addr() -> SocketAddr {
 fn transport(
     secret: &RpcSecret,
     congestion: &str,
+    bulk_cpu_priority: &str,
 ) -> anyhow::Result<(NodeKey, Arc<QuicTransport>)> {
     let key = NodeKey::generate()?;
     let mut config = QuicConfig::new(loopback_addr());
+    config.bulk_cpu_priority = match bulk_cpu_priority {
+        "normal" => BulkCpuPriority::Normal,
+        _ => BulkCpuPriority::Idle,
+    };
     config.congestion = match congestion {
         "cubic" => Congestion::Cubic,
         "bbr" => Congestion::Bbr,
@@ -171,13 +182,14 @@ fn latency(mut samples: Vec<f64>) -> Latency {
 async fn loopback(args: &NetArgs) -> anyhow::Result<()> {
     let secret = RpcSecret::generate();
     // Raw: one byte each way on a fresh stream of one QUIC connection.
-    let (_ka, ta) = transport(&secret, &args.congestion)?;
-    let (kb, tb) = transport(&secret, &args.congestion)?;
+    let (_ka, ta) = transport(&secret, &args.congestion, &args.bulk_cpu_priority)?;
+    let (kb, tb) = transport(&secret, &args.congestion, &args.bulk_cpu_priority)?;
     let server_addr = tb.bound_addr()?;
     tokio::spawn(async move {
         while let Some(conn) = tb.accept().await {
             tokio::spawn(async move {
-                while let Ok((mut send, mut recv)) = conn.accept_stream().await {
+                while let Ok(accepted) = conn.accept_stream().await {
+                    let (mut send, mut recv) = accepted.stream;
                     tokio::spawn(async move {
                         let mut b = [0u8; 1];
                         if recv.read_exact(&mut b).await.is_ok() {
@@ -250,13 +262,13 @@ async fn rpc_pair(
     secret: &RpcSecret,
     proxy: Option<Proxy>,
 ) -> anyhow::Result<(Arc<Rpc>, Server, hangar_net::NodeId)> {
-    let (_ka, ta) = transport(secret, &args.congestion)?;
+    let (_ka, ta) = transport(secret, &args.congestion, &args.bulk_cpu_priority)?;
     let a = Rpc::new(ta, Clock::system());
     let (mut server_addr, server, bid) = if args.server_process {
         let (addr, child, id) = spawn_server(args, secret)?;
         (addr, Server::Child(child), id)
     } else {
-        let (kb, tb) = transport(secret, &args.congestion)?;
+        let (kb, tb) = transport(secret, &args.congestion, &args.bulk_cpu_priority)?;
         let addr = tb.bound_addr()?;
         let b = Rpc::new(tb, Clock::system());
         serve(&b);
@@ -287,6 +299,7 @@ fn spawn_server(
     };
     let mut child = command
         .args(["net-serve", "--congestion", &args.congestion])
+        .args(["--bulk-cpu-priority", &args.bulk_cpu_priority])
         .args(["--secret", &secret.to_hex()])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -312,7 +325,7 @@ pub fn serve_process(args: &ServeArgs) -> anyhow::Result<()> {
         .context("runtime")?;
     runtime.block_on(async {
         let secret = RpcSecret::from_hex(&args.secret)?;
-        let (key, t) = transport(&secret, &args.congestion)?;
+        let (key, t) = transport(&secret, &args.congestion, &args.bulk_cpu_priority)?;
         let addr = t.bound_addr()?;
         let rpc = Rpc::new(t, Clock::system());
         serve(&rpc);
@@ -425,6 +438,7 @@ async fn bulk(args: &NetArgs, proxy: Option<Proxy>) -> anyhow::Result<()> {
         "during_bulk_ms": busy,
         "calls_during_bulk": busy_count,
         "server_process": args.server_process,
+        "bulk_cpu_priority": args.bulk_cpu_priority,
         "p99_during_over_idle": round3(busy.p99 / idle.p99),
         "p50_during_over_idle": round3(busy.p50 / idle.p50),
     });

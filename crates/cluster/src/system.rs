@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hangar_net::quic::{Congestion, QuicConfig, QuicTransport};
+use hangar_net::quic::{BulkCpuPriority, Congestion, QuicConfig, QuicTransport};
 use hangar_net::{NodeKey, Rpc, RpcSecret, Transport};
 use hangar_util::clock::Clock;
 
@@ -31,6 +31,8 @@ pub struct ClusterConfig {
     pub rpc_public_addr: Option<SocketAddr>,
     /// Congestion control of node connections.
     pub congestion: Congestion,
+    /// CPU priority of the threads that carry bulk transfers.
+    pub bulk_cpu_priority: BulkCpuPriority,
     /// Peers dialled at start.
     pub bootstrap_peers: Vec<BootstrapPeer>,
     /// Parameters of the layout of a fresh cluster.
@@ -122,6 +124,7 @@ impl System {
         let mut quic = QuicConfig::new(config.rpc_bind_addr);
         quic.public_addr = config.rpc_public_addr;
         quic.congestion = config.congestion;
+        quic.bulk_cpu_priority = config.bulk_cpu_priority;
         let transport = QuicTransport::bind(&key, &config.rpc_secret, &quic)?;
         tracing::info!(node = %key.id().to_hex(), addr = %transport.local_addr(), "cluster endpoint listening");
         if transport.local_addr().ip().is_unspecified() {

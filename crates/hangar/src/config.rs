@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use hangar_cluster::membership::BootstrapPeer;
-use hangar_net::quic::Congestion;
+use hangar_net::quic::{BulkCpuPriority, Congestion};
 use hangar_net::RpcSecret;
 use serde::Deserialize;
 
@@ -58,6 +58,10 @@ pub struct RawConfig {
     /// Congestion control between nodes: `bbr` (default) or `cubic`.
     #[serde(default = "default_congestion")]
     pub rpc_congestion: String,
+    /// CPU priority of block transfers between nodes: `idle` (default) or
+    /// `normal`.
+    #[serde(default = "default_bulk_cpu_priority")]
+    pub rpc_bulk_cpu_priority: String,
     /// Quorums of this node's reads and writes: `consistent` (default),
     /// `degraded` or `dangerous`.
     #[serde(default = "default_consistency")]
@@ -157,6 +161,9 @@ fn default_rpc_bind() -> SocketAddr {
 fn default_congestion() -> String {
     "bbr".into()
 }
+fn default_bulk_cpu_priority() -> String {
+    "idle".into()
+}
 fn default_consistency() -> String {
     "consistent".into()
 }
@@ -221,6 +228,8 @@ pub struct Config {
     pub rpc_public_addr: Option<SocketAddr>,
     /// Congestion control between nodes.
     pub rpc_congestion: Congestion,
+    /// CPU priority of block transfers between nodes.
+    pub rpc_bulk_cpu_priority: BulkCpuPriority,
     /// Quorums of this node's reads and writes.
     pub consistency_mode: hangar_cluster::ConsistencyMode,
     /// Bootstrap peers.
@@ -271,6 +280,7 @@ impl RawConfig {
             rpc_bind_addr: SocketAddr::from(([127, 0, 0, 1], 3901)),
             rpc_public_addr: None,
             rpc_congestion: default_congestion(),
+            rpc_bulk_cpu_priority: default_bulk_cpu_priority(),
             consistency_mode: default_consistency(),
             bootstrap_peers: Vec::new(),
             replication_factor: 1,
@@ -372,6 +382,13 @@ impl RawConfig {
             "cubic" => Congestion::Cubic,
             other => bail!("rpc_congestion must be \"bbr\" or \"cubic\", not {other:?}"),
         };
+        let rpc_bulk_cpu_priority = match self.rpc_bulk_cpu_priority.as_str() {
+            "idle" => BulkCpuPriority::Idle,
+            "normal" => BulkCpuPriority::Normal,
+            other => {
+                bail!("rpc_bulk_cpu_priority must be \"idle\" or \"normal\", not {other:?}")
+            }
+        };
         if !(1..=7).contains(&self.replication_factor) {
             bail!("replication_factor must be between 1 and 7");
         }
@@ -403,6 +420,7 @@ impl RawConfig {
             rpc_bind_addr: self.rpc_bind_addr,
             rpc_public_addr: self.rpc_public_addr,
             rpc_congestion,
+            rpc_bulk_cpu_priority,
             consistency_mode,
             bootstrap_peers,
             replication_factor: self.replication_factor,

@@ -87,6 +87,7 @@ pub async fn start(
             rpc_bind_addr: config.rpc_bind_addr,
             rpc_public_addr: config.rpc_public_addr,
             congestion: config.rpc_congestion,
+            bulk_cpu_priority: config.rpc_bulk_cpu_priority,
             bootstrap_peers: config.bootstrap_peers.clone(),
             initial_params: LayoutParams {
                 replication_factor: config.replication_factor,

@@ -38,7 +38,9 @@
 mod body;
 mod error;
 mod frame;
+mod handshake;
 mod identity;
+mod lane;
 pub mod memory;
 mod message;
 mod pacer;
@@ -55,7 +57,7 @@ pub use identity::{NodeKey, KEY_FILE};
 pub use message::{Message, Priority};
 pub use rpc::{CallOptions, PeerConnection, PeerEvent, Reply, Rpc, MAX_CLOCK_LEAD_MSEC};
 pub use secret::RpcSecret;
-pub use transport::{Connection, RecvHalf, SendHalf, Stream, Transport};
+pub use transport::{AcceptedStream, Connection, RecvHalf, SendHalf, Stream, Transport};
 
 #[cfg(test)]
 mod tests;

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::PollSender;
 
-use crate::transport::{Connection, SendHalf, Stream, Transport};
+use crate::transport::{AcceptedStream, Connection, SendHalf, Stream, Transport};
 use crate::{Error, Priority, RpcSecret};
 
 /// Bytes per simulated packet, for loss.
@@ -403,11 +403,13 @@ impl Connection for MemoryConnection {
         Ok((Box::new(send_out), Box::new(recv_back)))
     }
 
-    async fn accept_stream(&self) -> Result<Stream, Error> {
+    async fn accept_stream(&self) -> Result<AcceptedStream, Error> {
         let mut closed = self.closed.clone();
         let mut incoming = self.streams_in.lock().await;
         tokio::select! {
-            s = incoming.recv() => s.ok_or_else(|| Error::ConnectionLost("connection closed".into())),
+            s = incoming.recv() => s
+                .map(AcceptedStream::from)
+                .ok_or_else(|| Error::ConnectionLost("connection closed".into())),
             _ = closed.wait_for(|c| *c) => Err(Error::ConnectionLost("connection closed".into())),
         }
     }

@@ -43,6 +43,13 @@ const DATA_REQUEST_TARGET: Duration = Duration::from_millis(1);
 /// The same for background traffic (resync, rebalancing, scrub), which yields
 /// to small requests almost entirely.
 const BACKGROUND_REQUEST_TARGET: Duration = Duration::from_micros(100);
+/// With the bulk lane at idle CPU priority ([`crate::lane`]), the round trips
+/// of small requests are not used while their base is below this: on such a
+/// link the CPU, not the network, is what bulk data and small requests share,
+/// the scheduler already puts small requests first, and their delay measures
+/// the node's load rather than any queue bulk data builds (following it only
+/// throttled bulk data on busy nodes, to a tenth of its rate).
+pub(crate) const REQUESTS_IGNORED_BELOW: Duration = crate::lane::FAST_LINK;
 /// Round trips of small requests older than this are not used.
 const REQUEST_SAMPLE_FRESH: Duration = Duration::from_millis(100);
 /// Shortest interval between two rate adjustments.
@@ -100,6 +107,8 @@ impl BaseRtt {
 #[derive(Debug)]
 struct RequestDelay {
     base: BaseRtt,
+    /// Below this base round trip, the samples are not used.
+    ignored_below: Duration,
     min_target: Duration,
     smoothed: Duration,
     last_sample: Option<Instant>,
@@ -115,6 +124,9 @@ impl RequestDelay {
             return None;
         }
         let base = self.base.get();
+        if base < self.ignored_below {
+            return None;
+        }
         let target = self.min_target.max(base / 2).as_secs_f64();
         let queueing = self.smoothed.saturating_sub(base).as_secs_f64();
         Some((target - queueing) / target)
@@ -138,8 +150,13 @@ pub(crate) struct RateControl {
 
 impl RateControl {
     /// A controller whose target for the queueing delay of small requests is
-    /// at least `request_target`.
-    pub(crate) fn new(now: Instant, request_target: Duration) -> Self {
+    /// at least `request_target`; it ignores small requests whose base round
+    /// trip is below `requests_ignored_below`.
+    pub(crate) fn new(
+        now: Instant,
+        request_target: Duration,
+        requests_ignored_below: Duration,
+    ) -> Self {
         RateControl {
             rate: INITIAL_RATE,
             tokens: 0.0,
@@ -148,6 +165,7 @@ impl RateControl {
             base: BaseRtt::new(now),
             requests: RequestDelay {
                 base: BaseRtt::new(now),
+                ignored_below: requests_ignored_below,
                 min_target: request_target,
                 smoothed: Duration::ZERO,
                 last_sample: None,
@@ -251,12 +269,17 @@ fn class(priority: Priority) -> Option<usize> {
 }
 
 impl Pacer {
-    /// A pacer reading round trips from `rtt`.
-    pub(crate) fn new(rtt: impl Fn() -> Duration + Send + Sync + 'static) -> Arc<Self> {
+    /// A pacer reading round trips from `rtt`, ignoring small requests whose
+    /// base round trip is below `requests_ignored_below`.
+    pub(crate) fn new(
+        rtt: impl Fn() -> Duration + Send + Sync + 'static,
+        requests_ignored_below: Duration,
+    ) -> Arc<Self> {
+        let now = Instant::now();
         Arc::new(Pacer {
             controls: Mutex::new([
-                RateControl::new(Instant::now(), DATA_REQUEST_TARGET),
-                RateControl::new(Instant::now(), BACKGROUND_REQUEST_TARGET),
+                RateControl::new(now, DATA_REQUEST_TARGET, requests_ignored_below),
+                RateControl::new(now, BACKGROUND_REQUEST_TARGET, requests_ignored_below),
             ]),
             rtt: Box::new(rtt),
         })
@@ -357,7 +380,7 @@ mod tests {
     /// `capacity` and returns the rate it settles at.
     fn settle(base: Duration, capacity: f64) -> (f64, Duration) {
         let start = Instant::now();
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
         let mut queue = 0.0f64; // bytes standing in the bottleneck queue
         let mut rtt = base;
         let step = MS;
@@ -404,7 +427,7 @@ mod tests {
     #[test]
     fn a_congested_link_never_stops_bulk_data() {
         let start = Instant::now();
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
         c.observe(start, 10 * MS);
         for i in 1..1000u32 {
             c.observe(start + 10 * MS * i, 10 * MS + 500 * MS);
@@ -415,7 +438,7 @@ mod tests {
     #[test]
     fn an_idle_sender_does_not_raise_the_rate() {
         let start = Instant::now();
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
         for i in 1..1000u32 {
             c.observe(start + 10 * MS * i, 10 * MS);
         }
@@ -439,8 +462,8 @@ mod tests {
     #[test]
     fn background_yields_to_delayed_requests_and_data_less_so() {
         let start = Instant::now();
-        let mut data = RateControl::new(start, DATA_REQUEST_TARGET);
-        let mut background = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
+        let mut data = RateControl::new(start, DATA_REQUEST_TARGET, Duration::ZERO);
+        let mut background = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
         for c in [&mut data, &mut background] {
             // Requests first answer in 100 us, then take 600 us.
             run_with_requests(c, start, 1, Duration::from_micros(100));
@@ -462,9 +485,23 @@ mod tests {
     }
 
     #[test]
+    fn requests_on_a_fast_link_are_ignored_when_asked() {
+        let start = Instant::now();
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, REQUESTS_IGNORED_BELOW);
+        run_with_requests(&mut c, start, 1, Duration::from_micros(100));
+        run_with_requests(&mut c, start + MS, 2000, Duration::from_micros(600));
+        assert!(c.rate() > 100.0 * INITIAL_RATE, "{}", c.rate());
+        // Above that base, the same relative delay slows background traffic.
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, REQUESTS_IGNORED_BELOW);
+        run_with_requests(&mut c, start, 1, Duration::from_millis(10));
+        run_with_requests(&mut c, start + MS, 2000, Duration::from_millis(60));
+        assert_eq!(c.rate(), MIN_RATE);
+    }
+
+    #[test]
     fn tokens_limit_bytes_to_the_rate() {
         let start = Instant::now();
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
         assert!(c.wait(start).is_zero());
         c.consume(INITIAL_RATE as usize / 10);
         let wait = c.wait(start);

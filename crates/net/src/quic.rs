@@ -1,5 +1,5 @@
 //! The QUIC transport (quinn): one UDP socket per node, one connection per peer
-//! pair, a stream per request.
+//! pair (and its bulk companion, see [`crate::lane`]), a stream per request.
 //!
 //! Connecting goes through three gates, each closing the connection on failure:
 //! 1. TLS 1.3 with the cluster's application protocol name ([`RpcSecret`]): a
@@ -8,6 +8,10 @@
 //!    every handshake signature must verify with that key.
 //! 3. Both ends prove they hold the secret itself with a keyed hash over TLS
 //!    keying material exported from this session, on the first stream.
+//!
+//! The proof also says what the connection is for: the main connection of the
+//! pair, or the bulk connection that joins an existing main one
+//! ([`crate::lane`]); that one must come from the same node.
 //!
 //! A client must first prove it receives at its address (a QUIC stateless
 //! retry), so spoofed datagrams cannot hold handshake slots. Incoming
@@ -20,19 +24,21 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hangar_util::NodeId;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use rustls::pki_types::CertificateDer;
 use tokio::sync::{mpsc, Mutex, Semaphore};
 
-use crate::identity::{id_of_certificate, NodeKey};
-use crate::pacer::{PacedSend, Pacer};
+use crate::handshake::{exporter, link_id, peer_id, read_proof, write_proof, LinkId, Purpose};
+use crate::identity::NodeKey;
+pub use crate::lane::BulkCpuPriority;
+use crate::lane::{BulkLink, LaneRuntime, BULK_CID_LEN, BULK_CID_TAG, FIRST_REDIAL, MAX_REDIAL};
+use crate::pacer::{PacedSend, Pacer, REQUESTS_IGNORED_BELOW};
 use crate::secret::Role;
-use crate::transport::{Connection, SendHalf, Stream, Transport};
+use crate::transport::{AcceptedStream, Connection, SendHalf, Stream, Transport};
 use crate::{Error, Priority, RpcSecret};
 
 /// Incoming handshakes processed at once; more are refused.
@@ -43,8 +49,6 @@ pub const MAX_PENDING_HANDSHAKES_PER_IP: usize = 4;
 const RECEIVE_WINDOW: u32 = 16 << 20;
 /// Concurrent streams a peer may open.
 const MAX_STREAMS: u32 = 1024;
-
-const EXPORTER_LABEL: &[u8] = b"EXPORTER-hangar-rpc-secret-proof";
 
 /// Settings of the QUIC transport.
 #[derive(Clone, Debug)]
@@ -62,6 +66,8 @@ pub struct QuicConfig {
     pub keep_alive: Duration,
     /// Congestion control.
     pub congestion: Congestion,
+    /// CPU priority of the threads that carry bulk transfers.
+    pub bulk_cpu_priority: BulkCpuPriority,
 }
 
 /// The congestion controller of node connections.
@@ -84,13 +90,26 @@ impl QuicConfig {
             idle_timeout: Duration::from_secs(10),
             keep_alive: Duration::from_secs(2),
             congestion: Congestion::Bbr,
+            bulk_cpu_priority: BulkCpuPriority::Idle,
         }
     }
 }
 
 /// The QUIC implementation of [`Transport`].
 pub struct QuicTransport {
+    /// This transport, for the tasks that keep bulk connections up.
+    me: Weak<QuicTransport>,
     endpoint: quinn::Endpoint,
+    /// Client settings of bulk connections (their first connection id is
+    /// marked).
+    bulk_client: quinn::ClientConfig,
+    /// The threads that drive bulk connections.
+    lane: LaneRuntime,
+    /// Their CPU priority.
+    bulk_cpu_priority: BulkCpuPriority,
+    /// Main connections this node accepted, by link id, for their bulk
+    /// connections to join.
+    links: std::sync::Mutex<HashMap<LinkId, (NodeId, Weak<BulkLink>)>>,
     id: NodeId,
     boot: u64,
     secret: RpcSecret,
@@ -139,6 +158,14 @@ impl QuicTransport {
             .map_err(|e| Error::Config(format!("QUIC client: {e}")))?;
         let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
         client.transport_config(transport);
+        let mut bulk_client = client.clone();
+        bulk_client.initial_dst_cid_provider(Arc::new(|| {
+            let mut cid = [0u8; BULK_CID_LEN];
+            cid[..BULK_CID_TAG.len()].copy_from_slice(BULK_CID_TAG);
+            rand::Rng::fill(&mut rand::thread_rng(), &mut cid[BULK_CID_TAG.len()..]);
+            quinn::ConnectionId::new(&cid)
+        }));
+        let lane = LaneRuntime::start(config.bulk_cpu_priority)?;
 
         let mut endpoint = quinn::Endpoint::server(server, config.bind_addr)
             .map_err(|e| Error::io(format!("binding {}", config.bind_addr), e))?;
@@ -147,8 +174,13 @@ impl QuicTransport {
             .local_addr()
             .map_err(|e| Error::io("reading the bound address", e))?;
         let (tx, rx) = mpsc::channel(64);
-        let this = Arc::new(QuicTransport {
+        let this = Arc::new_cyclic(|me| QuicTransport {
+            me: me.clone(),
             endpoint,
+            bulk_client,
+            lane,
+            bulk_cpu_priority: config.bulk_cpu_priority,
+            links: std::sync::Mutex::default(),
             id: key.id(),
             boot: rand::random(),
             secret: secret.clone(),
@@ -167,9 +199,19 @@ impl QuicTransport {
             .map_err(|e| Error::io("reading the bound address", e))
     }
 
-    async fn accept_one(&self, incoming: quinn::Incoming) -> Result<QuicConnection, Error> {
+    /// Runs the handshake of an incoming connection: the new peer connection,
+    /// or `None` for a bulk connection (which joins its main connection).
+    async fn accept_one(&self, incoming: quinn::Incoming) -> Result<Option<QuicConnection>, Error> {
         let remote = incoming.remote_address();
-        let conn = incoming
+        // A bulk connection is driven by the bulk lane from its first packet.
+        let connecting = if incoming.orig_dst_cid().starts_with(BULK_CID_TAG) {
+            let _lane = self.lane.handle().enter();
+            incoming.accept()
+        } else {
+            incoming.accept()
+        };
+        let conn = connecting
+            .map_err(|e| Error::Handshake(format!("TLS with {remote}: {e}")))?
             .await
             .map_err(|e| Error::Handshake(format!("TLS with {remote}: {e}")))?;
         let peer = peer_id(&conn)?;
@@ -178,26 +220,85 @@ impl QuicTransport {
             .await
             .map_err(|e| Error::Handshake(format!("{peer}: no secret proof: {e}")))?;
         let exporter = exporter(&conn)?;
-        let (proof, peer_boot) = read_proof(&mut recv).await?;
+        let (proof, peer_boot, purpose) = read_proof(&mut recv).await?;
         if proof != self.secret.proof(&exporter, Role::Client) {
             conn.close(1u32.into(), b"bad secret proof");
             return Err(Error::Handshake(format!(
                 "{peer} at {remote} does not hold the cluster secret"
             )));
         }
-        write_proof(
-            &mut send,
-            &self.secret.proof(&exporter, Role::Server),
-            self.boot,
-        )
-        .await?;
-        Ok(QuicConnection {
-            pacer: pacer_for(&conn),
+        let server_proof = self.secret.proof(&exporter, Role::Server);
+        match purpose {
+            Purpose::Bulk(link_id) => {
+                let Some(link) = self.accepted_link(&link_id, peer) else {
+                    conn.close(3u32.into(), b"no such link");
+                    return Err(Error::Handshake(format!(
+                        "{peer} at {remote}: bulk connection for no current link"
+                    )));
+                };
+                write_proof(&mut send, &server_proof, self.boot, purpose).await?;
+                tracing::debug!(%peer, %remote, "bulk connection up");
+                link.attach(conn, self.lane.handle());
+                Ok(None)
+            }
+            Purpose::Main => {
+                let link = BulkLink::new();
+                self.register_link(link_id(&exporter), peer, &link);
+                write_proof(&mut send, &server_proof, self.boot, purpose).await?;
+                Ok(Some(self.connection(conn, peer, peer_boot, peer, link)))
+            }
+        }
+    }
+
+    /// The bulk link of the main connection from `peer` named `link_id`.
+    fn accepted_link(&self, link_id: &LinkId, peer: NodeId) -> Option<Arc<BulkLink>> {
+        let links = self
+            .links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (owner, link) = links.get(link_id)?;
+        (*owner == peer).then(|| link.upgrade()).flatten()
+    }
+
+    /// Lets the bulk connection of an accepted main connection join it.
+    fn register_link(&self, link_id: LinkId, peer: NodeId, link: &Arc<BulkLink>) {
+        let mut links = self
+            .links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        links.retain(|_, (_, l)| l.strong_count() > 0);
+        links.insert(link_id, (peer, Arc::downgrade(link)));
+    }
+
+    /// Wraps an authenticated main connection. Its bulk connection closes with
+    /// it.
+    fn connection(
+        &self,
+        conn: quinn::Connection,
+        peer: NodeId,
+        peer_boot: u64,
+        initiator: NodeId,
+        bulk: Arc<BulkLink>,
+    ) -> QuicConnection {
+        let (main, link, gone) = (conn.clone(), Arc::downgrade(&bulk), bulk.gone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = main.closed() => {}
+                _ = gone.cancelled() => return,
+            }
+            if let Some(link) = link.upgrade() {
+                link.close("main connection closed");
+            }
+        });
+        QuicConnection {
+            pacer: pacer_for(&conn, &bulk, self.bulk_cpu_priority),
             conn,
             peer,
             peer_boot,
-            initiator: peer,
-        })
+            initiator,
+            bulk,
+            lane: self.lane.handle().clone(),
+        }
     }
 
     async fn connect_inner(
@@ -212,14 +313,33 @@ impl QuicTransport {
             .map_err(|e| connect_err(e.to_string()))?
             .await
             .map_err(|e| connect_err(e.to_string()))?;
-        let peer = peer_id(&conn)?;
+        let (peer_boot, exporter) = self
+            .client_handshake(&conn, addr, expected, Purpose::Main)
+            .await?;
+        let link = BulkLink::new();
+        self.keep_bulk_connection(conn.clone(), expected, link_id(&exporter), &link);
+        Ok(self.connection(conn, expected, peer_boot, self.id, link))
+    }
+
+    /// After TLS: checks the peer's id and exchanges secret proofs saying
+    /// `purpose`. Returns the peer's boot number and the session's keying
+    /// material.
+    async fn client_handshake(
+        &self,
+        conn: &quinn::Connection,
+        addr: SocketAddr,
+        expected: NodeId,
+        purpose: Purpose,
+    ) -> Result<(u64, [u8; 32]), Error> {
+        let connect_err = |reason: String| Error::Connect { addr, reason };
+        let peer = peer_id(conn)?;
         if peer != expected {
             conn.close(2u32.into(), b"unexpected node id");
             return Err(Error::Handshake(format!(
                 "{addr} is node {peer}, not the expected {expected}"
             )));
         }
-        let exporter = exporter(&conn)?;
+        let exporter = exporter(conn)?;
         let (mut send, mut recv) = conn
             .open_bi()
             .await
@@ -228,22 +348,92 @@ impl QuicTransport {
             &mut send,
             &self.secret.proof(&exporter, Role::Client),
             self.boot,
+            purpose,
         )
         .await?;
-        let (proof, peer_boot) = read_proof(&mut recv).await?;
-        if proof != self.secret.proof(&exporter, Role::Server) {
+        let (proof, peer_boot, answered) = read_proof(&mut recv).await?;
+        if proof != self.secret.proof(&exporter, Role::Server) || answered != purpose {
             conn.close(1u32.into(), b"bad secret proof");
             return Err(Error::Handshake(format!(
                 "{peer} at {addr} does not hold the cluster secret"
             )));
         }
-        Ok(QuicConnection {
-            pacer: pacer_for(&conn),
-            conn,
-            peer,
-            peer_boot,
-            initiator: self.id,
-        })
+        Ok((peer_boot, exporter))
+    }
+
+    /// Dials a bulk connection joining the main connection named `link_id`.
+    async fn dial_bulk(
+        &self,
+        addr: SocketAddr,
+        expected: NodeId,
+        link_id: LinkId,
+    ) -> Result<quinn::Connection, Error> {
+        let connect_err = |reason: String| Error::Connect { addr, reason };
+        // Driven by the bulk lane from its first packet.
+        let connecting = {
+            let _lane = self.lane.handle().enter();
+            self.endpoint
+                .connect_with(self.bulk_client.clone(), addr, crate::tls::SERVER_NAME)
+        };
+        let conn = connecting
+            .map_err(|e| connect_err(e.to_string()))?
+            .await
+            .map_err(|e| connect_err(e.to_string()))?;
+        self.client_handshake(&conn, addr, expected, Purpose::Bulk(link_id))
+            .await?;
+        Ok(conn)
+    }
+
+    /// Keeps a bulk connection next to the main connection `main` (which this
+    /// node dialled) while it is open: dials one, and dials again after losing
+    /// it, waiting longer after each failure.
+    fn keep_bulk_connection(
+        &self,
+        main: quinn::Connection,
+        peer: NodeId,
+        link_id: LinkId,
+        link: &Arc<BulkLink>,
+    ) {
+        let (me, link, gone) = (self.me.clone(), Arc::downgrade(link), link.gone());
+        tokio::spawn(async move {
+            let mut wait = FIRST_REDIAL;
+            while main.close_reason().is_none() && !gone.is_cancelled() {
+                let Some(this) = me.upgrade() else { return };
+                let addr = main.remote_address();
+                let dialled = tokio::time::timeout(
+                    this.handshake_timeout,
+                    this.dial_bulk(addr, peer, link_id),
+                )
+                .await;
+                let lane = this.lane.handle().clone();
+                drop(this);
+                match dialled {
+                    Ok(Ok(bulk)) => {
+                        let Some(l) = link.upgrade() else {
+                            bulk.close(0u32.into(), b"main connection gone");
+                            return;
+                        };
+                        l.attach(bulk.clone(), &lane);
+                        drop(l);
+                        wait = FIRST_REDIAL;
+                        tokio::select! {
+                            _ = bulk.closed() => {}
+                            _ = main.closed() => return,
+                            _ = gone.cancelled() => return,
+                        }
+                        tracing::debug!(%peer, "bulk connection lost");
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, "bulk connection: {e}"),
+                    Err(_) => tracing::debug!(%peer, "bulk connection: handshake timed out"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = main.closed() => return,
+                    _ = gone.cancelled() => return,
+                }
+                wait = (wait * 2).min(MAX_REDIAL);
+            }
+        });
     }
 }
 
@@ -298,66 +488,16 @@ async fn accept_loop(this: Arc<QuicTransport>, tx: mpsc::Sender<Arc<dyn Connecti
                 }
             }
             match result {
-                Ok(Ok(conn)) => {
+                Ok(Ok(Some(conn))) => {
                     tracing::debug!(peer = %conn.peer, %remote, "peer connected");
                     let _ = tx.send(Arc::new(conn)).await;
                 }
+                Ok(Ok(None)) => {}
                 Ok(Err(e)) => tracing::info!(%remote, "incoming connection refused: {e}"),
                 Err(_) => tracing::info!(%remote, "incoming handshake timed out"),
             }
         });
     }
-}
-
-fn peer_id(conn: &quinn::Connection) -> Result<NodeId, Error> {
-    let refuse = |why: &str| {
-        conn.close(2u32.into(), why.as_bytes());
-        Error::Handshake(format!("{}: {why}", conn.remote_address()))
-    };
-    let Some(identity) = conn.peer_identity() else {
-        return Err(refuse("no certificate"));
-    };
-    let Ok(certs) = identity.downcast::<Vec<CertificateDer<'static>>>() else {
-        return Err(refuse("unexpected identity type"));
-    };
-    certs
-        .first()
-        .and_then(id_of_certificate)
-        .ok_or_else(|| refuse("unreadable certificate"))
-}
-
-fn exporter(conn: &quinn::Connection) -> Result<[u8; 32], Error> {
-    let mut out = [0u8; 32];
-    conn.export_keying_material(&mut out, EXPORTER_LABEL, b"")
-        .map_err(|_| Error::Handshake("TLS keying material unavailable".into()))?;
-    Ok(out)
-}
-
-async fn write_proof(
-    send: &mut quinn::SendStream,
-    proof: &blake3::Hash,
-    boot: u64,
-) -> Result<(), Error> {
-    let mut msg = [0u8; 40];
-    msg[..32].copy_from_slice(proof.as_bytes());
-    msg[32..].copy_from_slice(&boot.to_be_bytes());
-    send.write_all(&msg)
-        .await
-        .map_err(|e| Error::Handshake(format!("sending the secret proof: {e}")))?;
-    send.finish()
-        .map_err(|e| Error::Handshake(format!("sending the secret proof: {e}")))
-}
-
-async fn read_proof(recv: &mut quinn::RecvStream) -> Result<(blake3::Hash, u64), Error> {
-    let mut msg = [0u8; 40];
-    recv.read_exact(&mut msg)
-        .await
-        .map_err(|e| Error::Handshake(format!("reading the secret proof: {e}")))?;
-    let mut proof = [0u8; 32];
-    proof.copy_from_slice(&msg[..32]);
-    let mut boot = [0u8; 8];
-    boot.copy_from_slice(&msg[32..]);
-    Ok((blake3::Hash::from_bytes(proof), u64::from_be_bytes(boot)))
 }
 
 #[async_trait]
@@ -393,10 +533,26 @@ impl Transport for QuicTransport {
     }
 }
 
-/// A pacer reading the round trip of `conn`.
-fn pacer_for(conn: &quinn::Connection) -> Arc<Pacer> {
-    let conn = conn.clone();
-    Pacer::new(move || conn.rtt())
+/// A pacer reading the round trip of the connection bulk data goes on.
+fn pacer_for(
+    main: &quinn::Connection,
+    bulk: &Arc<BulkLink>,
+    bulk_cpu_priority: BulkCpuPriority,
+) -> Arc<Pacer> {
+    let main = main.clone();
+    let bulk = Arc::downgrade(bulk);
+    let requests_ignored_below = match bulk_cpu_priority {
+        BulkCpuPriority::Idle => REQUESTS_IGNORED_BELOW,
+        BulkCpuPriority::Normal => Duration::ZERO,
+    };
+    Pacer::new(
+        move || {
+            bulk.upgrade()
+                .and_then(|b| b.carrier(&main))
+                .map_or_else(|| main.rtt(), |c| c.rtt())
+        },
+        requests_ignored_below,
+    )
 }
 
 /// A QUIC connection to an authenticated peer.
@@ -407,6 +563,11 @@ struct QuicConnection {
     initiator: NodeId,
     /// Paces the data and background streams of this connection.
     pacer: Arc<Pacer>,
+    /// The connection that carries data and background streams on a fast
+    /// link, when up.
+    bulk: Arc<BulkLink>,
+    /// Where the requests that arrive on the bulk connection are handled.
+    lane: tokio::runtime::Handle,
 }
 
 impl SendHalf for quinn::SendStream {
@@ -442,28 +603,44 @@ impl Connection for QuicConnection {
     }
 
     async fn open_stream(&self, priority: Priority) -> Result<Stream, Error> {
-        let (send, recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(|e| Error::ConnectionLost(e.to_string()))?;
+        let bulk = if priority.is_bulk() {
+            self.bulk.carrier(&self.conn)
+        } else {
+            None
+        };
+        let opened = match bulk {
+            // A bulk connection lost at this moment: the main one carries it.
+            Some(bulk) => match bulk.open_bi().await {
+                Ok(stream) => Ok(stream),
+                Err(_) => self.conn.open_bi().await,
+            },
+            None => self.conn.open_bi().await,
+        };
+        let (send, recv) = opened.map_err(|e| Error::ConnectionLost(e.to_string()))?;
         let _ = send.set_priority(priority.rank());
         let send = PacedSend::new(send, self.pacer.clone(), priority);
         Ok((Box::new(send), Box::new(recv)))
     }
 
-    async fn accept_stream(&self) -> Result<Stream, Error> {
-        let (send, recv) = self
-            .conn
-            .accept_bi()
-            .await
-            .map_err(|e| Error::ConnectionLost(e.to_string()))?;
+    async fn accept_stream(&self) -> Result<AcceptedStream, Error> {
+        let mut bulk = self.bulk.streams.lock().await;
+        let (stream, runtime) = tokio::select! {
+            main = self.conn.accept_bi() => {
+                (main.map_err(|e| Error::ConnectionLost(e.to_string()))?, None)
+            }
+            Some(stream) = bulk.recv() => (stream, Some(self.lane.clone())),
+        };
+        let (send, recv) = stream;
         // Unpaced until the request says its priority.
         let send = PacedSend::new(send, self.pacer.clone(), Priority::Metadata);
-        Ok((Box::new(send), Box::new(recv)))
+        Ok(AcceptedStream {
+            stream: (Box::new(send), Box::new(recv)),
+            runtime,
+        })
     }
 
     fn close(&self, reason: &str) {
+        self.bulk.close(reason);
         self.conn.close(0u32.into(), reason.as_bytes());
     }
 

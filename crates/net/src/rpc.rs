@@ -302,9 +302,13 @@ impl Rpc {
         });
         let rpc = Arc::downgrade(self);
         tokio::spawn(async move {
-            while let Ok(stream) = conn.accept_stream().await {
+            while let Ok(accepted) = conn.accept_stream().await {
                 let Some(rpc) = rpc.upgrade() else { return };
-                tokio::spawn(async move { rpc.serve(id, stream).await });
+                let serve = async move { rpc.serve(id, accepted.stream).await };
+                match accepted.runtime {
+                    Some(runtime) => runtime.spawn(serve),
+                    None => tokio::spawn(serve),
+                };
             }
             let Some(rpc) = rpc.upgrade() else { return };
             let removed = {

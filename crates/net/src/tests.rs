@@ -32,6 +32,15 @@ impl Message for Upload {
     type Response = (u64, [u8; 32]);
 }
 
+/// Answers the name of the thread its handler runs on.
+#[derive(Serialize, Deserialize)]
+struct ThreadName;
+impl Message for ThreadName {
+    const ENDPOINT: &'static str = "test/thread-name";
+    const PRIORITY: Priority = Priority::Metadata;
+    type Response = String;
+}
+
 fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
@@ -48,6 +57,12 @@ fn quic_node(secret: &RpcSecret) -> (NodeKey, Arc<Rpc>) {
 
 fn register_handlers(rpc: &Rpc) {
     rpc.register(|_from, Echo(s): Echo| async move { Ok(s) });
+    rpc.register(|_from, _: ThreadName| async move {
+        Ok(std::thread::current()
+            .name()
+            .unwrap_or_default()
+            .to_string())
+    });
     rpc.register_streaming(
         |_from, req: Upload, body: Option<IncomingBody>| async move {
             let mut hasher = blake3::Hasher::new();
@@ -264,6 +279,8 @@ async fn garbage_and_stalled_handshakes_do_not_block_the_listener() {
         a.call(kb.id(), &Echo("ok".into())).await.expect("call"),
         "ok"
     );
+    // The node's bulk connection (a handshake from the same address) is up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     // One address cannot hold more than 4 handshake slots.
     held.push(stall().await.expect("the fourth is accepted"));
     let fifth = stall().await;
@@ -515,4 +532,125 @@ async fn concurrent_calls_share_one_connection() {
         .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 200);
     let _ = b;
+}
+
+/// The thread that handled a `ThreadName` call sent with `priority`.
+async fn handled_on(from: &Rpc, to: NodeId, priority: Priority) -> String {
+    let options = CallOptions {
+        priority: Some(priority),
+        ..CallOptions::default()
+    };
+    let (name, _) = from
+        .call_with(to, &ThreadName, options, None)
+        .await
+        .expect("call");
+    name
+}
+
+#[tokio::test]
+async fn bulk_requests_travel_on_the_bulk_lane_both_ways() {
+    let secret = RpcSecret::generate();
+    let (ka, a) = quic_node(&secret);
+    let (kb, b) = quic_node(&secret);
+    a.connect(b.local_addr(), kb.id()).await.expect("connect");
+    wait_until("b is connected", || b.is_connected(ka.id())).await;
+    // The dialler brings the bulk connection up next to the main one; until
+    // then bulk requests use the main connection.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while handled_on(&a, kb.id(), Priority::Data).await != "hangar-bulk" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "data requests reach the bulk lane"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for priority in [Priority::Data, Priority::Background] {
+        assert_eq!(handled_on(&a, kb.id(), priority).await, "hangar-bulk");
+        assert_eq!(handled_on(&b, ka.id(), priority).await, "hangar-bulk");
+    }
+    for priority in [Priority::Control, Priority::Metadata] {
+        assert_ne!(handled_on(&a, kb.id(), priority).await, "hangar-bulk");
+        assert_ne!(handled_on(&b, ka.id(), priority).await, "hangar-bulk");
+    }
+    // Bodies cross the bulk connection intact, both ways.
+    let body = pattern(3 << 20);
+    let options = CallOptions::default();
+    let chunks = body.chunks(100_000).map(Bytes::copy_from_slice).collect();
+    let ((len, hash), reply) = b
+        .call_with(
+            ka.id(),
+            &Upload { reply_len: 2 << 20 },
+            options,
+            Some(body_from_chunks(chunks)),
+        )
+        .await
+        .expect("upload");
+    assert_eq!(len, body.len() as u64);
+    assert_eq!(hash, *blake3::hash(&body).as_bytes());
+    let mut reply = reply.expect("reply body");
+    let mut received = Vec::new();
+    while let Some(chunk) = reply.chunk().await.expect("chunk") {
+        received.extend_from_slice(&chunk);
+    }
+    assert_eq!(received, pattern(2 << 20));
+    // Closing the peer link closes both connections: nothing is left to answer.
+    a.disconnect(kb.id());
+    wait_until("b sees the link closed", || !b.is_connected(ka.id())).await;
+    assert!(b.call(ka.id(), &ThreadName).await.is_err());
+}
+
+/// Relays UDP datagrams between the first client that writes to it and
+/// `server`, holding each one back for `delay`; returns its address.
+async fn delay_relay(server: SocketAddr, delay: Duration) -> SocketAddr {
+    use tokio::net::UdpSocket;
+    let front = Arc::new(UdpSocket::bind(loopback()).await.expect("bind"));
+    let back = Arc::new(UdpSocket::bind(loopback()).await.expect("bind"));
+    let addr = front.local_addr().expect("address");
+    let (client_tx, client_rx) = tokio::sync::watch::channel(None::<SocketAddr>);
+    let relay = |from: Arc<UdpSocket>, to: Arc<UdpSocket>, dest: Option<SocketAddr>| {
+        let mut client_rx = client_rx.clone();
+        let client_tx = client_tx.clone();
+        async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((n, source)) = from.recv_from(&mut buf).await {
+                let dest = match dest {
+                    Some(server) => {
+                        client_tx.send_replace(Some(source));
+                        server
+                    }
+                    None => match *client_rx.borrow_and_update() {
+                        Some(client) => client,
+                        None => continue,
+                    },
+                };
+                let (to, datagram) = (to.clone(), buf[..n].to_vec());
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = to.send_to(&datagram, dest).await;
+                });
+            }
+        }
+    };
+    tokio::spawn(relay(front.clone(), back.clone(), Some(server)));
+    tokio::spawn(relay(back, front, None));
+    addr
+}
+
+#[tokio::test]
+async fn on_a_slow_link_bulk_requests_stay_on_the_main_connection() {
+    let secret = RpcSecret::generate();
+    let (ka, a) = quic_node(&secret);
+    let (kb, b) = quic_node(&secret);
+    // 5 ms each way: a base round trip of 10 ms, above the fast-link bound.
+    let relay = delay_relay(b.local_addr(), Duration::from_millis(5)).await;
+    a.connect(relay, kb.id())
+        .await
+        .expect("connect through the relay");
+    wait_until("b is connected", || b.is_connected(ka.id())).await;
+    // Time for the bulk connection to come up, as it does on any link.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for priority in [Priority::Data, Priority::Background] {
+        assert_ne!(handled_on(&a, kb.id(), priority).await, "hangar-bulk");
+        assert_ne!(handled_on(&b, ka.id(), priority).await, "hangar-bulk");
+    }
 }

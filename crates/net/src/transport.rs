@@ -27,6 +27,24 @@ impl<T: AsyncRead + Send + Unpin> RecvHalf for T {}
 /// A bidirectional stream.
 pub type Stream = (Box<dyn SendHalf>, Box<dyn RecvHalf>);
 
+/// A stream the peer opened, and where its request should be handled.
+pub struct AcceptedStream {
+    /// The stream.
+    pub stream: Stream,
+    /// The runtime that should run the request's handler, if not the one that
+    /// accepted it: the bulk lane's, for a stream of the bulk connection.
+    pub runtime: Option<tokio::runtime::Handle>,
+}
+
+impl From<Stream> for AcceptedStream {
+    fn from(stream: Stream) -> Self {
+        AcceptedStream {
+            stream,
+            runtime: None,
+        }
+    }
+}
+
 /// Opens and accepts connections to other nodes. Every connection it returns is
 /// authenticated: the peer proved its node id and the cluster secret.
 #[async_trait]
@@ -67,7 +85,7 @@ pub trait Connection: Send + Sync + 'static {
     /// Opens a stream whose data is sent with `priority`.
     async fn open_stream(&self, priority: Priority) -> Result<Stream, Error>;
     /// The next stream the peer opened.
-    async fn accept_stream(&self) -> Result<Stream, Error>;
+    async fn accept_stream(&self) -> Result<AcceptedStream, Error>;
     /// Closes the connection.
     fn close(&self, reason: &str);
     /// Resolves once the connection is closed, by either side or by silence.

@@ -1,0 +1,224 @@
+//! The bulk lane: user data and background transfers between two nodes travel
+//! on a second QUIC connection, whose packets are encrypted, decrypted and
+//! acknowledged by threads of the lowest CPU priority (`SCHED_IDLE` on Linux).
+//!
+//! Stream priorities and pacing order what waits in a node's buffers and in the
+//! network. On a fast link the bottleneck is the CPU instead: a connection is
+//! one state machine, so a small request arriving behind a burst of bulk
+//! datagrams waits until they are all decrypted and handled, and a thread busy
+//! with bulk data delays the thread that would answer it. With bulk data on its
+//! own connection and thread, the kernel preempts that thread whenever a small
+//! request needs the CPU. Bulk transfers still use every cycle nothing else
+//! wants, and the work that feeds them (an upload's hashing, say) runs at
+//! normal priority and waits for them, so they are not starved by their own
+//! node.
+//!
+//! The bulk connection carries bulk streams only on fast links (a base round
+//! trip under [`FAST_LINK`]). On slower ones the network, not the CPU, is the
+//! bottleneck, and bulk streams stay on the main connection, paced
+//! ([`crate::pacer`]): there a small request's lost packet is found lost by the
+//! bulk packets that follow it, at once, where alone on its connection it
+//! would wait for a probe timeout (measured through a 100 Mbit/s, 10 ms link
+//! with BBR: small-request p99 during a transfer 2.0× idle with bulk data on
+//! its own connection, 1.7× with it on the main one).
+//!
+//! The main connection stays the peer link: membership, round-trip times and
+//! every small request use it. The node that dialled it dials the bulk
+//! connection next to it, marked by a prefix of its first connection id (so
+//! the accepting node drives it from the bulk lane from its first packet) and
+//! by the link it joins, named by keying material of the main connection's
+//! TLS session. Until the bulk connection is up, or whenever it is lost, bulk
+//! streams use the main connection.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use thread_priority::{
+    set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy, ThreadPriority,
+    ThreadSchedulePolicy,
+};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+
+/// First bytes of the first destination connection id of a bulk connection.
+pub(crate) const BULK_CID_TAG: &[u8; 4] = b"hblk";
+/// Length of that connection id (the largest QUIC allows, so that the random
+/// part stays unpredictable).
+pub(crate) const BULK_CID_LEN: usize = 20;
+/// Links whose base round trip is below this are fast: the CPU, not the
+/// network, is what bulk data and small requests share there.
+pub(crate) const FAST_LINK: Duration = Duration::from_millis(2);
+/// Streams accepted on a bulk connection and not yet taken by the RPC layer.
+const ACCEPTED_STREAMS: usize = 64;
+/// Wait before dialling a lost bulk connection again, doubled after each
+/// failure up to [`MAX_REDIAL`].
+pub(crate) const FIRST_REDIAL: Duration = Duration::from_secs(1);
+pub(crate) const MAX_REDIAL: Duration = Duration::from_secs(30);
+
+/// The threads that drive bulk connections and run the handlers of the
+/// requests that arrive on them.
+pub(crate) struct LaneRuntime {
+    runtime: Mutex<Option<Runtime>>,
+    handle: Handle,
+}
+
+impl LaneRuntime {
+    /// Starts half as many threads as there are cores (at least one), at
+    /// `priority`.
+    pub(crate) fn start(priority: BulkCpuPriority) -> Result<Self, Error> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads((cores / 2).max(1))
+            .thread_name("hangar-bulk")
+            .enable_all()
+            .on_thread_start(move || {
+                if priority == BulkCpuPriority::Idle {
+                    lowest_priority();
+                }
+            })
+            .build()
+            .map_err(|e| Error::io("starting the bulk lane", e))?;
+        Ok(LaneRuntime {
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
+        })
+    }
+
+    /// Where bulk work is spawned.
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for LaneRuntime {
+    fn drop(&mut self) {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(runtime) = runtime {
+            // Dropping a runtime blocks, which an async context forbids.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The CPU priority of the threads that carry bulk transfers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BulkCpuPriority {
+    /// The lowest (`SCHED_IDLE`): they run when nothing else wants the CPU,
+    /// so small requests never wait for them; a machine kept busy by other
+    /// programs starves them.
+    Idle,
+    /// The same as every other thread: bulk transfers get their share of a
+    /// busy machine, and small requests may wait for their time slices.
+    Normal,
+}
+
+/// Moves the calling thread to the lowest CPU priority; logs if the system
+/// refuses.
+fn lowest_priority() {
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
+    {
+        tracing::warn!("bulk transfers run at normal CPU priority: {e:?}");
+    }
+}
+
+/// A stream the peer opened on a bulk connection.
+pub(crate) type BulkStream = (quinn::SendStream, quinn::RecvStream);
+
+/// The bulk connection of one main connection, once there is one.
+pub(crate) struct BulkLink {
+    conn: Mutex<Option<quinn::Connection>>,
+    streams_tx: mpsc::Sender<BulkStream>,
+    /// Streams the peer opened on the bulk connection.
+    pub(crate) streams: tokio::sync::Mutex<mpsc::Receiver<BulkStream>>,
+    /// Cancelled when the link is dropped with its main connection's wrapper:
+    /// the tasks that serve the link then end and let go of the connections.
+    gone: CancellationToken,
+    /// The lowest round trip of the main connection seen, in microseconds.
+    base_rtt_us: AtomicU64,
+}
+
+impl BulkLink {
+    pub(crate) fn new() -> Arc<Self> {
+        let (streams_tx, rx) = mpsc::channel(ACCEPTED_STREAMS);
+        Arc::new(BulkLink {
+            conn: Mutex::new(None),
+            streams_tx,
+            streams: tokio::sync::Mutex::new(rx),
+            gone: CancellationToken::new(),
+            base_rtt_us: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    /// Cancelled once the link is dropped.
+    pub(crate) fn gone(&self) -> CancellationToken {
+        self.gone.clone()
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<quinn::Connection>> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The bulk connection, if it is up.
+    pub(crate) fn current(&self) -> Option<quinn::Connection> {
+        self.slot()
+            .as_ref()
+            .filter(|c| c.close_reason().is_none())
+            .cloned()
+    }
+
+    /// The connection bulk streams should use, if not `main`: the bulk
+    /// connection, if it is up and the link is fast.
+    pub(crate) fn carrier(&self, main: &quinn::Connection) -> Option<quinn::Connection> {
+        let rtt = u64::try_from(main.rtt().as_micros()).unwrap_or(u64::MAX);
+        let base = self.base_rtt_us.fetch_min(rtt, Ordering::Relaxed).min(rtt);
+        if Duration::from_micros(base) >= FAST_LINK {
+            return None;
+        }
+        self.current()
+    }
+
+    /// Makes `conn` the bulk connection (closing any previous one) and passes
+    /// the streams the peer opens on it to [`Self::streams`], from `lane`.
+    pub(crate) fn attach(&self, conn: quinn::Connection, lane: &Handle) {
+        if let Some(old) = self.slot().replace(conn.clone()) {
+            old.close(0u32.into(), b"replaced");
+        }
+        let (tx, gone) = (self.streams_tx.clone(), self.gone());
+        lane.spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    stream = conn.accept_bi() => stream,
+                    _ = gone.cancelled() => return,
+                };
+                let Ok(stream) = stream else { return };
+                if tx.send(stream).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Closes the bulk connection, if any.
+    pub(crate) fn close(&self, reason: &str) {
+        if let Some(conn) = self.slot().take() {
+            conn.close(0u32.into(), reason.as_bytes());
+        }
+    }
+}
+
+impl Drop for BulkLink {
+    fn drop(&mut self) {
+        self.gone.cancel();
+    }
+}
