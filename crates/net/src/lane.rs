@@ -9,9 +9,12 @@
 //! with bulk data delays the thread that would answer it. With bulk data on its
 //! own connection and thread, the kernel preempts that thread whenever a small
 //! request needs the CPU. Bulk transfers still use every cycle nothing else
-//! wants, and the work that feeds them (an upload's hashing, say) runs at
-//! normal priority and waits for them, so they are not starved by their own
-//! node.
+//! wants. On the sending node the work that feeds them (an upload's hashing,
+//! say) runs at normal priority and waits for them, so they are not starved
+//! by their own node; on the receiving node the requests that arrive on the
+//! bulk connection are handled on the lane, at its priority (a peer's block
+//! is hashed and stored there). Tasks a handler spawns stay on the lane, so
+//! long-lived ones belong on the node's main runtime.
 //!
 //! The bulk connection carries bulk streams only on fast links (a base round
 //! trip under [`FAST_LINK`]). On slower ones the network, not the CPU, is the
@@ -34,8 +37,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use thread_priority::ThreadPriority;
+#[cfg(target_os = "linux")]
 use thread_priority::{
-    set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy, ThreadPriority,
+    set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
     ThreadSchedulePolicy,
 };
 use tokio::runtime::{Handle, Runtime};
@@ -120,22 +125,40 @@ pub enum BulkCpuPriority {
     Normal,
 }
 
-/// Moves the calling thread to the lowest CPU priority; logs if the system
-/// refuses.
+/// Moves the calling thread to the lowest CPU priority (`SCHED_IDLE`); logs
+/// if the system refuses.
+#[cfg(target_os = "linux")]
 fn lowest_priority() {
     let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
     if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
     {
-        tracing::warn!("bulk transfers run at normal CPU priority: {e:?}");
+        tracing::warn!("lowering the CPU priority of the bulk lane failed: {e:?}");
+    }
+}
+
+/// Moves the calling thread to the lowest CPU priority the system offers to
+/// ordinary threads; logs if the system refuses.
+#[cfg(not(target_os = "linux"))]
+fn lowest_priority() {
+    if let Err(e) = thread_priority::set_current_thread_priority(ThreadPriority::Min) {
+        tracing::warn!("lowering the CPU priority of the bulk lane failed: {e:?}");
     }
 }
 
 /// A stream the peer opened on a bulk connection.
 pub(crate) type BulkStream = (quinn::SendStream, quinn::RecvStream);
 
+/// Where a link keeps its bulk connection.
+#[derive(Default)]
+struct Slot {
+    conn: Option<quinn::Connection>,
+    /// Set once the main connection closed: no bulk connection joins it after.
+    closed: bool,
+}
+
 /// The bulk connection of one main connection, once there is one.
 pub(crate) struct BulkLink {
-    conn: Mutex<Option<quinn::Connection>>,
+    conn: Mutex<Slot>,
     streams_tx: mpsc::Sender<BulkStream>,
     /// Streams the peer opened on the bulk connection.
     pub(crate) streams: tokio::sync::Mutex<mpsc::Receiver<BulkStream>>,
@@ -150,7 +173,7 @@ impl BulkLink {
     pub(crate) fn new() -> Arc<Self> {
         let (streams_tx, rx) = mpsc::channel(ACCEPTED_STREAMS);
         Arc::new(BulkLink {
-            conn: Mutex::new(None),
+            conn: Mutex::new(Slot::default()),
             streams_tx,
             streams: tokio::sync::Mutex::new(rx),
             gone: CancellationToken::new(),
@@ -163,7 +186,7 @@ impl BulkLink {
         self.gone.clone()
     }
 
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<quinn::Connection>> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
         self.conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -172,6 +195,7 @@ impl BulkLink {
     /// The bulk connection, if it is up.
     pub(crate) fn current(&self) -> Option<quinn::Connection> {
         self.slot()
+            .conn
             .as_ref()
             .filter(|c| c.close_reason().is_none())
             .cloned()
@@ -190,9 +214,18 @@ impl BulkLink {
 
     /// Makes `conn` the bulk connection (closing any previous one) and passes
     /// the streams the peer opens on it to [`Self::streams`], from `lane`.
-    pub(crate) fn attach(&self, conn: quinn::Connection, lane: &Handle) {
-        if let Some(old) = self.slot().replace(conn.clone()) {
-            old.close(0u32.into(), b"replaced");
+    /// Closes `conn` instead, and answers false, if the link was closed.
+    pub(crate) fn attach(&self, conn: quinn::Connection, lane: &Handle) -> bool {
+        {
+            let mut slot = self.slot();
+            if slot.closed {
+                drop(slot);
+                conn.close(0u32.into(), b"main connection closed");
+                return false;
+            }
+            if let Some(old) = slot.conn.replace(conn.clone()) {
+                old.close(0u32.into(), b"replaced");
+            }
         }
         let (tx, gone) = (self.streams_tx.clone(), self.gone());
         lane.spawn(async move {
@@ -207,11 +240,18 @@ impl BulkLink {
                 }
             }
         });
+        true
     }
 
-    /// Closes the bulk connection, if any.
+    /// Closes the bulk connection, if any, for good: its main connection
+    /// closed.
     pub(crate) fn close(&self, reason: &str) {
-        if let Some(conn) = self.slot().take() {
+        let conn = {
+            let mut slot = self.slot();
+            slot.closed = true;
+            slot.conn.take()
+        };
+        if let Some(conn) = conn {
             conn.close(0u32.into(), reason.as_bytes());
         }
     }

@@ -43,13 +43,6 @@ const DATA_REQUEST_TARGET: Duration = Duration::from_millis(1);
 /// The same for background traffic (resync, rebalancing, scrub), which yields
 /// to small requests almost entirely.
 const BACKGROUND_REQUEST_TARGET: Duration = Duration::from_micros(100);
-/// With the bulk lane at idle CPU priority ([`crate::lane`]), the round trips
-/// of small requests are not used while their base is below this: on such a
-/// link the CPU, not the network, is what bulk data and small requests share,
-/// the scheduler already puts small requests first, and their delay measures
-/// the node's load rather than any queue bulk data builds (following it only
-/// throttled bulk data on busy nodes, to a tenth of its rate).
-pub(crate) const REQUESTS_IGNORED_BELOW: Duration = crate::lane::FAST_LINK;
 /// Round trips of small requests older than this are not used.
 const REQUEST_SAMPLE_FRESH: Duration = Duration::from_millis(100);
 /// Shortest interval between two rate adjustments.
@@ -107,8 +100,6 @@ impl BaseRtt {
 #[derive(Debug)]
 struct RequestDelay {
     base: BaseRtt,
-    /// Below this base round trip, the samples are not used.
-    ignored_below: Duration,
     min_target: Duration,
     smoothed: Duration,
     last_sample: Option<Instant>,
@@ -124,9 +115,6 @@ impl RequestDelay {
             return None;
         }
         let base = self.base.get();
-        if base < self.ignored_below {
-            return None;
-        }
         let target = self.min_target.max(base / 2).as_secs_f64();
         let queueing = self.smoothed.saturating_sub(base).as_secs_f64();
         Some((target - queueing) / target)
@@ -150,13 +138,8 @@ pub(crate) struct RateControl {
 
 impl RateControl {
     /// A controller whose target for the queueing delay of small requests is
-    /// at least `request_target`; it ignores small requests whose base round
-    /// trip is below `requests_ignored_below`.
-    pub(crate) fn new(
-        now: Instant,
-        request_target: Duration,
-        requests_ignored_below: Duration,
-    ) -> Self {
+    /// at least `request_target`.
+    pub(crate) fn new(now: Instant, request_target: Duration) -> Self {
         RateControl {
             rate: INITIAL_RATE,
             tokens: 0.0,
@@ -165,7 +148,6 @@ impl RateControl {
             base: BaseRtt::new(now),
             requests: RequestDelay {
                 base: BaseRtt::new(now),
-                ignored_below: requests_ignored_below,
                 min_target: request_target,
                 smoothed: Duration::ZERO,
                 last_sample: None,
@@ -194,8 +176,9 @@ impl RateControl {
         r.base.observe(now, r.smoothed);
     }
 
-    /// Takes the transport's round-trip estimate into account.
-    pub(crate) fn observe(&mut self, now: Instant, rtt: Duration) {
+    /// Takes the transport's round-trip estimate into account, and the delay
+    /// of small requests if `follow_requests` (see [`Path`]).
+    pub(crate) fn observe(&mut self, now: Instant, rtt: Duration, follow_requests: bool) {
         self.base.observe(now, rtt);
         let since = now.duration_since(self.last_update);
         // One adjustment per round trip at most, so that the effect of the last
@@ -212,7 +195,7 @@ impl RateControl {
         // by s seconds per second means bulk data enters s times faster than
         // the link drains it.
         let mut off_target = (target - queueing) / target;
-        if let Some(requests) = self.requests.off_target(now) {
+        if let Some(requests) = self.requests.off_target(now).filter(|_| follow_requests) {
             off_target = off_target.min(requests);
         }
         let slope = match self.last_queueing {
@@ -256,7 +239,21 @@ impl RateControl {
 /// of user requests and one for background traffic.
 pub(crate) struct Pacer {
     controls: Mutex<[RateControl; 2]>,
-    rtt: Box<dyn Fn() -> Duration + Send + Sync>,
+    path: Box<dyn Fn() -> Path + Send + Sync>,
+}
+
+/// What a pacer reads before it lets bulk bytes through.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Path {
+    /// The round trip of the connection the bulk bytes travel on.
+    pub(crate) rtt: Duration,
+    /// Whether the delay of small requests measures a queue that bulk data
+    /// builds. It does not when bulk data travels on the bulk lane at idle CPU
+    /// priority ([`crate::lane`]): the CPU, not the network, is what they share
+    /// there, the scheduler already puts small requests first, and their delay
+    /// measures the node's load (following it only throttled bulk data on busy
+    /// nodes, to a tenth of its rate).
+    pub(crate) follow_requests: bool,
 }
 
 /// Which of a pacer's rates paces `priority`, if any.
@@ -269,19 +266,15 @@ fn class(priority: Priority) -> Option<usize> {
 }
 
 impl Pacer {
-    /// A pacer reading round trips from `rtt`, ignoring small requests whose
-    /// base round trip is below `requests_ignored_below`.
-    pub(crate) fn new(
-        rtt: impl Fn() -> Duration + Send + Sync + 'static,
-        requests_ignored_below: Duration,
-    ) -> Arc<Self> {
+    /// A pacer reading the path of its bulk bytes from `path`.
+    pub(crate) fn new(path: impl Fn() -> Path + Send + Sync + 'static) -> Arc<Self> {
         let now = Instant::now();
         Arc::new(Pacer {
             controls: Mutex::new([
-                RateControl::new(now, DATA_REQUEST_TARGET, requests_ignored_below),
-                RateControl::new(now, BACKGROUND_REQUEST_TARGET, requests_ignored_below),
+                RateControl::new(now, DATA_REQUEST_TARGET),
+                RateControl::new(now, BACKGROUND_REQUEST_TARGET),
             ]),
-            rtt: Box::new(rtt),
+            path: Box::new(path),
         })
     }
 
@@ -343,10 +336,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PacedSend<S> {
                 this.sleep = None;
             }
             let now = Instant::now();
-            let rtt = (this.pacer.rtt)();
+            let path = (this.pacer.path)();
             let mut controls = this.pacer.controls();
             let control = &mut controls[class];
-            control.observe(now, rtt);
+            control.observe(now, path.rtt, path.follow_requests);
             let wait = control.wait(now);
             if wait.is_zero() {
                 let len = buf.len().min(control.burst());
@@ -380,7 +373,7 @@ mod tests {
     /// `capacity` and returns the rate it settles at.
     fn settle(base: Duration, capacity: f64) -> (f64, Duration) {
         let start = Instant::now();
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
         let mut queue = 0.0f64; // bytes standing in the bottleneck queue
         let mut rtt = base;
         let step = MS;
@@ -399,7 +392,7 @@ mod tests {
             }
             queue = (queue + sent - capacity * step.as_secs_f64()).max(0.0);
             rtt = base + Duration::from_secs_f64(queue / capacity);
-            c.observe(now, rtt);
+            c.observe(now, rtt, true);
         }
         let rate = sent_late / (step * 10_000).as_secs_f64();
         (rate, rtt)
@@ -427,10 +420,10 @@ mod tests {
     #[test]
     fn a_congested_link_never_stops_bulk_data() {
         let start = Instant::now();
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
-        c.observe(start, 10 * MS);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
+        c.observe(start, 10 * MS, true);
         for i in 1..1000u32 {
-            c.observe(start + 10 * MS * i, 10 * MS + 500 * MS);
+            c.observe(start + 10 * MS * i, 10 * MS + 500 * MS, true);
         }
         assert_eq!(c.rate(), MIN_RATE);
     }
@@ -438,9 +431,9 @@ mod tests {
     #[test]
     fn an_idle_sender_does_not_raise_the_rate() {
         let start = Instant::now();
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
         for i in 1..1000u32 {
-            c.observe(start + 10 * MS * i, 10 * MS);
+            c.observe(start + 10 * MS * i, 10 * MS, true);
         }
         assert_eq!(c.rate(), INITIAL_RATE);
     }
@@ -448,6 +441,17 @@ mod tests {
     /// A greedy sender paced by `c` for `steps` milliseconds while small
     /// requests see `request_rtt` and the transport a steady 1 ms.
     fn run_with_requests(c: &mut RateControl, start: Instant, steps: u32, request_rtt: Duration) {
+        run_following(c, start, steps, request_rtt, true);
+    }
+
+    /// The same, telling the controller whether to follow the requests.
+    fn run_following(
+        c: &mut RateControl,
+        start: Instant,
+        steps: u32,
+        request_rtt: Duration,
+        follow_requests: bool,
+    ) {
         for i in 1..=steps {
             let now = start + MS * i;
             while c.wait(now).is_zero() {
@@ -455,15 +459,15 @@ mod tests {
                 c.consume(burst);
             }
             c.observe_request(now, request_rtt);
-            c.observe(now, MS);
+            c.observe(now, MS, follow_requests);
         }
     }
 
     #[test]
     fn background_yields_to_delayed_requests_and_data_less_so() {
         let start = Instant::now();
-        let mut data = RateControl::new(start, DATA_REQUEST_TARGET, Duration::ZERO);
-        let mut background = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
+        let mut data = RateControl::new(start, DATA_REQUEST_TARGET);
+        let mut background = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
         for c in [&mut data, &mut background] {
             // Requests first answer in 100 us, then take 600 us.
             run_with_requests(c, start, 1, Duration::from_micros(100));
@@ -479,29 +483,33 @@ mod tests {
                 let burst = background.burst();
                 background.consume(burst);
             }
-            background.observe(now, MS);
+            background.observe(now, MS, true);
         }
         assert!(background.rate() > INITIAL_RATE, "{}", background.rate());
     }
 
     #[test]
-    fn requests_on_a_fast_link_are_ignored_when_asked() {
+    fn delayed_requests_are_ignored_when_the_path_says_so() {
         let start = Instant::now();
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, REQUESTS_IGNORED_BELOW);
-        run_with_requests(&mut c, start, 1, Duration::from_micros(100));
-        run_with_requests(&mut c, start + MS, 2000, Duration::from_micros(600));
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
+        run_following(&mut c, start, 1, Duration::from_micros(100), false);
+        run_following(&mut c, start + MS, 2000, Duration::from_micros(600), false);
         assert!(c.rate() > 100.0 * INITIAL_RATE, "{}", c.rate());
-        // Above that base, the same relative delay slows background traffic.
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, REQUESTS_IGNORED_BELOW);
-        run_with_requests(&mut c, start, 1, Duration::from_millis(10));
-        run_with_requests(&mut c, start + MS, 2000, Duration::from_millis(60));
+        // The same controller follows them again once told to.
+        run_following(
+            &mut c,
+            start + 2001 * MS,
+            2000,
+            Duration::from_micros(600),
+            true,
+        );
         assert_eq!(c.rate(), MIN_RATE);
     }
 
     #[test]
     fn tokens_limit_bytes_to_the_rate() {
         let start = Instant::now();
-        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET, Duration::ZERO);
+        let mut c = RateControl::new(start, BACKGROUND_REQUEST_TARGET);
         assert!(c.wait(start).is_zero());
         c.consume(INITIAL_RATE as usize / 10);
         let wait = c.wait(start);

@@ -36,7 +36,7 @@ use crate::handshake::{exporter, link_id, peer_id, read_proof, write_proof, Link
 use crate::identity::NodeKey;
 pub use crate::lane::BulkCpuPriority;
 use crate::lane::{BulkLink, LaneRuntime, BULK_CID_LEN, BULK_CID_TAG, FIRST_REDIAL, MAX_REDIAL};
-use crate::pacer::{PacedSend, Pacer, REQUESTS_IGNORED_BELOW};
+use crate::pacer::{PacedSend, Pacer, Path};
 use crate::secret::Role;
 use crate::transport::{AcceptedStream, Connection, SendHalf, Stream, Transport};
 use crate::{Error, Priority, RpcSecret};
@@ -159,12 +159,8 @@ impl QuicTransport {
         let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
         client.transport_config(transport);
         let mut bulk_client = client.clone();
-        bulk_client.initial_dst_cid_provider(Arc::new(|| {
-            let mut cid = [0u8; BULK_CID_LEN];
-            cid[..BULK_CID_TAG.len()].copy_from_slice(BULK_CID_TAG);
-            rand::Rng::fill(&mut rand::thread_rng(), &mut cid[BULK_CID_TAG.len()..]);
-            quinn::ConnectionId::new(&cid)
-        }));
+        client.initial_dst_cid_provider(Arc::new(|| initial_cid(false)));
+        bulk_client.initial_dst_cid_provider(Arc::new(|| initial_cid(true)));
         let lane = LaneRuntime::start(config.bulk_cpu_priority)?;
 
         let mut endpoint = quinn::Endpoint::server(server, config.bind_addr)
@@ -192,6 +188,12 @@ impl QuicTransport {
         Ok(this)
     }
 
+    /// How many connections are open on this node's endpoint, main and bulk
+    /// ones alike, including those still in their handshake.
+    pub fn open_connections(&self) -> usize {
+        self.endpoint.open_connections()
+    }
+
     /// The UDP address actually bound.
     pub fn bound_addr(&self) -> Result<SocketAddr, Error> {
         self.endpoint
@@ -204,7 +206,8 @@ impl QuicTransport {
     async fn accept_one(&self, incoming: quinn::Incoming) -> Result<Option<QuicConnection>, Error> {
         let remote = incoming.remote_address();
         // A bulk connection is driven by the bulk lane from its first packet.
-        let connecting = if incoming.orig_dst_cid().starts_with(BULK_CID_TAG) {
+        let tagged_bulk = incoming.orig_dst_cid().starts_with(BULK_CID_TAG);
+        let connecting = if tagged_bulk {
             let _lane = self.lane.handle().enter();
             incoming.accept()
         } else {
@@ -227,6 +230,14 @@ impl QuicTransport {
                 "{peer} at {remote} does not hold the cluster secret"
             )));
         }
+        if tagged_bulk != matches!(purpose, Purpose::Bulk(_)) {
+            // The runtime driving it was chosen by the tag: a main connection
+            // on the bulk lane would run at idle priority.
+            conn.close(3u32.into(), b"connection id and purpose disagree");
+            return Err(Error::Handshake(format!(
+                "{peer} at {remote}: connection id and stated purpose disagree"
+            )));
+        }
         let server_proof = self.secret.proof(&exporter, Role::Server);
         match purpose {
             Purpose::Bulk(link_id) => {
@@ -237,8 +248,9 @@ impl QuicTransport {
                     )));
                 };
                 write_proof(&mut send, &server_proof, self.boot, purpose).await?;
-                tracing::debug!(%peer, %remote, "bulk connection up");
-                link.attach(conn, self.lane.handle());
+                if link.attach(conn, self.lane.handle()) {
+                    tracing::debug!(%peer, %remote, "bulk connection up");
+                }
                 Ok(None)
             }
             Purpose::Main => {
@@ -413,7 +425,9 @@ impl QuicTransport {
                             bulk.close(0u32.into(), b"main connection gone");
                             return;
                         };
-                        l.attach(bulk.clone(), &lane);
+                        if !l.attach(bulk.clone(), &lane) {
+                            return;
+                        }
                         drop(l);
                         wait = FIRST_REDIAL;
                         tokio::select! {
@@ -533,7 +547,22 @@ impl Transport for QuicTransport {
     }
 }
 
-/// A pacer reading the round trip of the connection bulk data goes on.
+/// A random first destination connection id, tagged as a bulk connection's
+/// if `bulk` (and never so otherwise).
+fn initial_cid(bulk: bool) -> quinn::ConnectionId {
+    let mut cid = [0u8; BULK_CID_LEN];
+    rand::Rng::fill(&mut rand::thread_rng(), &mut cid[..]);
+    if bulk {
+        cid[..BULK_CID_TAG.len()].copy_from_slice(BULK_CID_TAG);
+    } else if cid.starts_with(BULK_CID_TAG) {
+        cid[0] ^= 0xff;
+    }
+    quinn::ConnectionId::new(&cid)
+}
+
+/// A pacer reading the round trip of the connection bulk data goes on, and
+/// following the delay of small requests unless bulk data travels on an
+/// idle-priority bulk lane.
 fn pacer_for(
     main: &quinn::Connection,
     bulk: &Arc<BulkLink>,
@@ -541,17 +570,17 @@ fn pacer_for(
 ) -> Arc<Pacer> {
     let main = main.clone();
     let bulk = Arc::downgrade(bulk);
-    let requests_ignored_below = match bulk_cpu_priority {
-        BulkCpuPriority::Idle => REQUESTS_IGNORED_BELOW,
-        BulkCpuPriority::Normal => Duration::ZERO,
-    };
     Pacer::new(
-        move || {
-            bulk.upgrade()
-                .and_then(|b| b.carrier(&main))
-                .map_or_else(|| main.rtt(), |c| c.rtt())
+        move || match bulk.upgrade().and_then(|b| b.carrier(&main)) {
+            Some(carrier) => Path {
+                rtt: carrier.rtt(),
+                follow_requests: bulk_cpu_priority == BulkCpuPriority::Normal,
+            },
+            None => Path {
+                rtt: main.rtt(),
+                follow_requests: true,
+            },
         },
-        requests_ignored_below,
     )
 }
 

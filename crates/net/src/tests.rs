@@ -46,13 +46,18 @@ fn loopback() -> SocketAddr {
 }
 
 fn quic_node(secret: &RpcSecret) -> (NodeKey, Arc<Rpc>) {
+    let (key, rpc, _) = quic_node_and_transport(secret);
+    (key, rpc)
+}
+
+fn quic_node_and_transport(secret: &RpcSecret) -> (NodeKey, Arc<Rpc>, Arc<QuicTransport>) {
     let key = NodeKey::generate().expect("key");
     let mut config = QuicConfig::new(loopback());
     config.handshake_timeout = Duration::from_secs(2);
     let transport = QuicTransport::bind(&key, secret, &config).expect("bind");
-    let rpc = Rpc::new(transport, Clock::system());
+    let rpc = Rpc::new(transport.clone(), Clock::system());
     register_handlers(&rpc);
-    (key, rpc)
+    (key, rpc, transport)
 }
 
 fn register_handlers(rpc: &Rpc) {
@@ -550,8 +555,8 @@ async fn handled_on(from: &Rpc, to: NodeId, priority: Priority) -> String {
 #[tokio::test]
 async fn bulk_requests_travel_on_the_bulk_lane_both_ways() {
     let secret = RpcSecret::generate();
-    let (ka, a) = quic_node(&secret);
-    let (kb, b) = quic_node(&secret);
+    let (ka, a, ta) = quic_node_and_transport(&secret);
+    let (kb, b, tb) = quic_node_and_transport(&secret);
     a.connect(b.local_addr(), kb.id()).await.expect("connect");
     wait_until("b is connected", || b.is_connected(ka.id())).await;
     // The dialler brings the bulk connection up next to the main one; until
@@ -593,10 +598,13 @@ async fn bulk_requests_travel_on_the_bulk_lane_both_ways() {
         received.extend_from_slice(&chunk);
     }
     assert_eq!(received, pattern(2 << 20));
-    // Closing the peer link closes both connections: nothing is left to answer.
+    // Each end holds the main connection and the bulk one.
+    assert_eq!((ta.open_connections(), tb.open_connections()), (2, 2));
+    // Closing the peer link closes both connections, at both ends.
     a.disconnect(kb.id());
     wait_until("b sees the link closed", || !b.is_connected(ka.id())).await;
-    assert!(b.call(ka.id(), &ThreadName).await.is_err());
+    wait_until("a's connections are closed", || ta.open_connections() == 0).await;
+    wait_until("b's connections are closed", || tb.open_connections() == 0).await;
 }
 
 /// Relays UDP datagrams between the first client that writes to it and

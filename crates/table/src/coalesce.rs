@@ -70,13 +70,20 @@ struct Queued {
 pub(crate) struct Coalescer {
     rpc: Weak<Rpc>,
     queues: Mutex<HashMap<NodeId, mpsc::Sender<Queued>>>,
+    /// Where the queues' senders run: the runtime the node was built on,
+    /// whichever runtime the first write to a peer comes from (a request
+    /// handled on the bulk lane, whose threads run at idle priority, say).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Coalescer {
+    /// Write queues for the peers of `rpc`'s node. Must be called from
+    /// within the node's runtime.
     pub(crate) fn new(rpc: &Arc<Rpc>) -> Self {
         Coalescer {
             rpc: Arc::downgrade(rpc),
             queues: Mutex::new(HashMap::new()),
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -114,7 +121,7 @@ impl Coalescer {
             .entry(to)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::channel(QUEUE_LEN);
-                tokio::spawn(send_batches(self.rpc.clone(), to, rx));
+                self.runtime.spawn(send_batches(self.rpc.clone(), to, rx));
                 tx
             })
             .clone()

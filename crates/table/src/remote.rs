@@ -115,6 +115,7 @@ struct ReplicatorInner {
 
 impl Replicator {
     /// A replicator for the node of `system`; registers the table endpoint.
+    /// Must be called within the node's tokio runtime.
     pub fn new(system: Arc<System>) -> Self {
         let inner = Arc::new(ReplicatorInner {
             coalescer: Coalescer::new(system.rpc()),
