@@ -1,6 +1,6 @@
 //! The secret proof that ends a node handshake (gate 3 of [`crate::quic`]):
-//! each end sends a keyed hash of the TLS session's keying material, its boot
-//! number and what the connection is for.
+//! each end sends the node protocol it speaks, a keyed hash of the TLS
+//! session's keying material, its boot number and what the connection is for.
 
 use hangar_util::NodeId;
 use rustls::pki_types::CertificateDer;
@@ -25,8 +25,14 @@ pub(crate) enum Purpose {
     Bulk(LinkId),
 }
 
-/// The secret-proof message: proof, boot number, purpose, link id.
-const PROOF_LEN: usize = 32 + 8 + 1 + 16;
+/// The version of the messages nodes exchange. Nodes refuse peers that speak
+/// another one, saying so, rather than misread them.
+pub(crate) const NODE_PROTOCOL: u8 = 2;
+/// The secret-proof message: protocol, proof, boot number, purpose, link id.
+const PROOF_LEN: usize = 1 + 32 + 8 + 1 + 16;
+/// The secret-proof message of node protocol 1, which had neither a protocol
+/// byte nor a purpose.
+const PROTOCOL_1_PROOF_LEN: usize = 32 + 8;
 
 /// The name both ends give a main connection.
 pub(crate) fn link_id(exporter: &[u8; 32]) -> LinkId {
@@ -69,11 +75,12 @@ pub(crate) async fn write_proof(
     purpose: Purpose,
 ) -> Result<(), Error> {
     let mut msg = [0u8; PROOF_LEN];
-    msg[..32].copy_from_slice(proof.as_bytes());
-    msg[32..40].copy_from_slice(&boot.to_be_bytes());
+    msg[0] = NODE_PROTOCOL;
+    msg[1..33].copy_from_slice(proof.as_bytes());
+    msg[33..41].copy_from_slice(&boot.to_be_bytes());
     if let Purpose::Bulk(link) = purpose {
-        msg[40] = 1;
-        msg[41..].copy_from_slice(&link);
+        msg[41] = 1;
+        msg[42..].copy_from_slice(&link);
     }
     send.write_all(&msg)
         .await
@@ -86,19 +93,44 @@ pub(crate) async fn write_proof(
 pub(crate) async fn read_proof(
     recv: &mut quinn::RecvStream,
 ) -> Result<(blake3::Hash, u64, Purpose), Error> {
-    let mut msg = [0u8; PROOF_LEN];
-    recv.read_exact(&mut msg)
+    let msg = recv
+        .read_to_end(PROOF_LEN)
         .await
         .map_err(|e| Error::Handshake(format!("reading the secret proof: {e}")))?;
+    parse_proof(&msg)
+}
+
+/// Decodes a secret-proof message.
+fn parse_proof(msg: &[u8]) -> Result<(blake3::Hash, u64, Purpose), Error> {
+    let other_protocol = |theirs: u8| {
+        Error::Handshake(format!(
+            "the peer speaks node protocol {theirs} and this node {NODE_PROTOCOL}: \
+             run the same Hangar version on every node"
+        ))
+    };
+    if msg.len() == PROTOCOL_1_PROOF_LEN {
+        return Err(other_protocol(1));
+    }
+    match msg.first() {
+        Some(&NODE_PROTOCOL) => {}
+        Some(&theirs) => return Err(other_protocol(theirs)),
+        None => return Err(Error::Handshake("empty secret proof".into())),
+    }
+    let Ok(msg) = <&[u8; PROOF_LEN]>::try_from(msg) else {
+        return Err(Error::Handshake(format!(
+            "secret proof of {} bytes instead of {PROOF_LEN}",
+            msg.len()
+        )));
+    };
     let mut proof = [0u8; 32];
-    proof.copy_from_slice(&msg[..32]);
+    proof.copy_from_slice(&msg[1..33]);
     let mut boot = [0u8; 8];
-    boot.copy_from_slice(&msg[32..40]);
-    let purpose = match msg[40] {
+    boot.copy_from_slice(&msg[33..41]);
+    let purpose = match msg[41] {
         0 => Purpose::Main,
         1 => {
             let mut link = [0u8; 16];
-            link.copy_from_slice(&msg[41..]);
+            link.copy_from_slice(&msg[42..]);
             Purpose::Bulk(link)
         }
         other => {
@@ -112,4 +144,39 @@ pub(crate) async fn read_proof(
         u64::from_be_bytes(boot),
         purpose,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(protocol: u8, purpose: u8) -> Vec<u8> {
+        let mut msg = vec![protocol];
+        msg.extend_from_slice(&[7; 32]);
+        msg.extend_from_slice(&42u64.to_be_bytes());
+        msg.push(purpose);
+        msg.extend_from_slice(&[9; 16]);
+        msg
+    }
+
+    #[test]
+    fn proofs_decode_with_their_purpose() {
+        let (proof, boot, purpose) = parse_proof(&message(NODE_PROTOCOL, 0)).expect("main");
+        assert_eq!(
+            (proof.as_bytes(), boot, purpose),
+            (&[7; 32], 42, Purpose::Main)
+        );
+        let (_, _, purpose) = parse_proof(&message(NODE_PROTOCOL, 1)).expect("bulk");
+        assert_eq!(purpose, Purpose::Bulk([9; 16]));
+    }
+
+    #[test]
+    fn peers_of_another_protocol_are_told_apart_from_bad_proofs() {
+        let error = |msg: &[u8]| parse_proof(msg).expect_err("refused").to_string();
+        assert!(error(&[0; PROTOCOL_1_PROOF_LEN]).contains("node protocol 1 and this node 2"));
+        assert!(error(&message(3, 0)).contains("node protocol 3 and this node 2"));
+        assert!(error(&message(NODE_PROTOCOL, 2)).contains("unknown connection purpose 2"));
+        assert!(error(&message(NODE_PROTOCOL, 0)[..50]).contains("of 50 bytes"));
+        assert!(error(&[]).contains("empty"));
+    }
 }

@@ -223,7 +223,14 @@ impl QuicTransport {
             .await
             .map_err(|e| Error::Handshake(format!("{peer}: no secret proof: {e}")))?;
         let exporter = exporter(&conn)?;
-        let (proof, peer_boot, purpose) = read_proof(&mut recv).await?;
+        let (proof, peer_boot, purpose) = match read_proof(&mut recv).await {
+            Ok(read) => read,
+            Err(e) => {
+                // Tells the peer why (another node protocol, say).
+                conn.close(4u32.into(), e.to_string().as_bytes());
+                return Err(e);
+            }
+        };
         if proof != self.secret.proof(&exporter, Role::Client) {
             conn.close(1u32.into(), b"bad secret proof");
             return Err(Error::Handshake(format!(
@@ -363,7 +370,13 @@ impl QuicTransport {
             purpose,
         )
         .await?;
-        let (proof, peer_boot, answered) = read_proof(&mut recv).await?;
+        let (proof, peer_boot, answered) = match read_proof(&mut recv).await {
+            Ok(read) => read,
+            Err(e) => {
+                conn.close(4u32.into(), e.to_string().as_bytes());
+                return Err(e);
+            }
+        };
         if proof != self.secret.proof(&exporter, Role::Server) || answered != purpose {
             conn.close(1u32.into(), b"bad secret proof");
             return Err(Error::Handshake(format!(

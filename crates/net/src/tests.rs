@@ -306,6 +306,39 @@ async fn garbage_and_stalled_handshakes_do_not_block_the_listener() {
 }
 
 #[tokio::test]
+async fn a_peer_of_another_node_protocol_is_told_why_it_is_refused() {
+    let secret = RpcSecret::generate();
+    let (_kb, b) = quic_node(&secret);
+    // A node of protocol 1: the right secret and certificate, and a proof
+    // message of the old form (proof and boot number only).
+    let old = NodeKey::generate().expect("key");
+    let tls = crate::tls::client_config(&old, &secret).expect("config");
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic");
+    let mut endpoint = quinn::Endpoint::client(loopback()).expect("client");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let conn = endpoint
+        .connect(b.local_addr(), "hangar")
+        .expect("connect")
+        .await
+        .expect("TLS completes");
+    let (mut send, _recv) = conn.open_bi().await.expect("stream");
+    send.write_all(&[0u8; 40]).await.expect("proof");
+    send.finish().expect("finish");
+    let closed = tokio::time::timeout(Duration::from_secs(5), conn.closed())
+        .await
+        .expect("refused at once");
+    let quinn::ConnectionError::ApplicationClosed(close) = closed else {
+        panic!("closed by the node, not {closed:?}");
+    };
+    let reason = String::from_utf8_lossy(&close.reason).to_string();
+    assert!(
+        reason.contains("node protocol 1 and this node 2"),
+        "{reason}"
+    );
+    assert!(!b.is_connected(old.id()));
+}
+
+#[tokio::test]
 async fn simultaneous_dials_settle_on_one_connection() {
     let secret = RpcSecret::generate();
     let (ka, a) = quic_node(&secret);
