@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use futures::StreamExt;
-use hangar_net::quic::{BulkCpuPriority, Congestion, QuicConfig, QuicTransport};
+use hangar_net::quic::{Congestion, QuicConfig, QuicTransport};
 use hangar_net::{
     CallOptions, IncomingBody, Message, NodeKey, Priority, Reply, Rpc, RpcSecret, Transport,
 };
@@ -157,10 +157,7 @@ fn transport(
 ) -> anyhow::Result<(NodeKey, Arc<QuicTransport>)> {
     let key = NodeKey::generate()?;
     let mut config = QuicConfig::new(loopback_addr());
-    config.bulk_cpu_priority = match bulk_cpu_priority {
-        "normal" => BulkCpuPriority::Normal,
-        _ => BulkCpuPriority::Idle,
-    };
+    config.bulk_cpu_priority = bulk_cpu_priority.parse()?;
     config.congestion = match congestion {
         "cubic" => Congestion::Cubic,
         "bbr" => Congestion::Bbr,

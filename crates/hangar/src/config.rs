@@ -382,13 +382,10 @@ impl RawConfig {
             "cubic" => Congestion::Cubic,
             other => bail!("rpc_congestion must be \"bbr\" or \"cubic\", not {other:?}"),
         };
-        let rpc_bulk_cpu_priority = match self.rpc_bulk_cpu_priority.as_str() {
-            "idle" => BulkCpuPriority::Idle,
-            "normal" => BulkCpuPriority::Normal,
-            other => {
-                bail!("rpc_bulk_cpu_priority must be \"idle\" or \"normal\", not {other:?}")
-            }
-        };
+        let rpc_bulk_cpu_priority: BulkCpuPriority = self
+            .rpc_bulk_cpu_priority
+            .parse()
+            .context("rpc_bulk_cpu_priority")?;
         if !(1..=7).contains(&self.replication_factor) {
             bail!("replication_factor must be between 1 and 7");
         }

@@ -89,15 +89,20 @@ pub(crate) async fn write_proof(
         .map_err(|e| Error::Handshake(format!("sending the secret proof: {e}")))
 }
 
-/// Reads the peer's proof, boot number and purpose.
+/// Reads the peer's proof, boot number and purpose; closes the connection,
+/// telling the peer why (another node protocol, say), if they are unreadable.
 pub(crate) async fn read_proof(
+    conn: &quinn::Connection,
     recv: &mut quinn::RecvStream,
 ) -> Result<(blake3::Hash, u64, Purpose), Error> {
-    let msg = recv
-        .read_to_end(PROOF_LEN)
-        .await
-        .map_err(|e| Error::Handshake(format!("reading the secret proof: {e}")))?;
-    parse_proof(&msg)
+    let read = match recv.read_to_end(PROOF_LEN).await {
+        Ok(msg) => parse_proof(&msg),
+        Err(e) => Err(Error::Handshake(format!("reading the secret proof: {e}"))),
+    };
+    if let Err(e) = &read {
+        conn.close(4u32.into(), e.to_string().as_bytes());
+    }
+    read
 }
 
 /// Decodes a secret-proof message.

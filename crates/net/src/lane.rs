@@ -67,7 +67,8 @@ pub(crate) const MAX_REDIAL: Duration = Duration::from_secs(30);
 /// The threads that drive bulk connections and run the handlers of the
 /// requests that arrive on them.
 pub(crate) struct LaneRuntime {
-    runtime: Mutex<Option<Runtime>>,
+    /// Taken when dropped.
+    runtime: Option<Runtime>,
     handle: Handle,
 }
 
@@ -89,7 +90,7 @@ impl LaneRuntime {
             .map_err(|e| Error::io("starting the bulk lane", e))?;
         Ok(LaneRuntime {
             handle: runtime.handle().clone(),
-            runtime: Mutex::new(Some(runtime)),
+            runtime: Some(runtime),
         })
     }
 
@@ -101,12 +102,7 @@ impl LaneRuntime {
 
 impl Drop for LaneRuntime {
     fn drop(&mut self) {
-        let runtime = self
-            .runtime
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(runtime) = runtime {
+        if let Some(runtime) = self.runtime.take() {
             // Dropping a runtime blocks, which an async context forbids.
             runtime.shutdown_background();
         }
@@ -123,6 +119,21 @@ pub enum BulkCpuPriority {
     /// The same as every other thread: bulk transfers get their share of a
     /// busy machine, and small requests may wait for their time slices.
     Normal,
+}
+
+impl std::str::FromStr for BulkCpuPriority {
+    type Err = Error;
+
+    /// Reads `idle` or `normal`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "idle" => Ok(BulkCpuPriority::Idle),
+            "normal" => Ok(BulkCpuPriority::Normal),
+            other => Err(Error::Config(format!(
+                "bulk CPU priority must be \"idle\" or \"normal\", not {other:?}"
+            ))),
+        }
+    }
 }
 
 /// Moves the calling thread to the lowest CPU priority (`SCHED_IDLE`); logs
@@ -158,7 +169,7 @@ struct Slot {
 
 /// The bulk connection of one main connection, once there is one.
 pub(crate) struct BulkLink {
-    conn: Mutex<Slot>,
+    slot: Mutex<Slot>,
     streams_tx: mpsc::Sender<BulkStream>,
     /// Streams the peer opened on the bulk connection.
     pub(crate) streams: tokio::sync::Mutex<mpsc::Receiver<BulkStream>>,
@@ -173,7 +184,7 @@ impl BulkLink {
     pub(crate) fn new() -> Arc<Self> {
         let (streams_tx, rx) = mpsc::channel(ACCEPTED_STREAMS);
         Arc::new(BulkLink {
-            conn: Mutex::new(Slot::default()),
+            slot: Mutex::new(Slot::default()),
             streams_tx,
             streams: tokio::sync::Mutex::new(rx),
             gone: CancellationToken::new(),
@@ -187,7 +198,7 @@ impl BulkLink {
     }
 
     fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
-        self.conn
+        self.slot
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -260,5 +271,24 @@ impl BulkLink {
 impl Drop for BulkLink {
     fn drop(&mut self) {
         self.gone.cancel();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BulkCpuPriority;
+
+    #[test]
+    fn bulk_cpu_priorities_read_from_their_names() {
+        assert_eq!(
+            "idle".parse::<BulkCpuPriority>().ok(),
+            Some(BulkCpuPriority::Idle)
+        );
+        assert_eq!(
+            "normal".parse::<BulkCpuPriority>().ok(),
+            Some(BulkCpuPriority::Normal)
+        );
+        let err = "low".parse::<BulkCpuPriority>().expect_err("refused");
+        assert!(err.to_string().contains("not \"low\""), "{err}");
     }
 }

@@ -207,12 +207,9 @@ impl QuicTransport {
         let remote = incoming.remote_address();
         // A bulk connection is driven by the bulk lane from its first packet.
         let tagged_bulk = incoming.orig_dst_cid().starts_with(BULK_CID_TAG);
-        let connecting = if tagged_bulk {
-            let _lane = self.lane.handle().enter();
-            incoming.accept()
-        } else {
-            incoming.accept()
-        };
+        let lane = tagged_bulk.then(|| self.lane.handle().enter());
+        let connecting = incoming.accept();
+        drop(lane);
         let conn = connecting
             .map_err(|e| Error::Handshake(format!("TLS with {remote}: {e}")))?
             .await
@@ -223,14 +220,7 @@ impl QuicTransport {
             .await
             .map_err(|e| Error::Handshake(format!("{peer}: no secret proof: {e}")))?;
         let exporter = exporter(&conn)?;
-        let (proof, peer_boot, purpose) = match read_proof(&mut recv).await {
-            Ok(read) => read,
-            Err(e) => {
-                // Tells the peer why (another node protocol, say).
-                conn.close(4u32.into(), e.to_string().as_bytes());
-                return Err(e);
-            }
-        };
+        let (proof, peer_boot, purpose) = read_proof(&conn, &mut recv).await?;
         if proof != self.secret.proof(&exporter, Role::Client) {
             conn.close(1u32.into(), b"bad secret proof");
             return Err(Error::Handshake(format!(
@@ -370,13 +360,7 @@ impl QuicTransport {
             purpose,
         )
         .await?;
-        let (proof, peer_boot, answered) = match read_proof(&mut recv).await {
-            Ok(read) => read,
-            Err(e) => {
-                conn.close(4u32.into(), e.to_string().as_bytes());
-                return Err(e);
-            }
-        };
+        let (proof, peer_boot, answered) = read_proof(conn, &mut recv).await?;
         if proof != self.secret.proof(&exporter, Role::Server) || answered != purpose {
             conn.close(1u32.into(), b"bad secret proof");
             return Err(Error::Handshake(format!(
