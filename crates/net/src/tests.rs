@@ -210,6 +210,15 @@ impl rustls::client::ResolvesClientCert for StolenCertificate {
     }
 }
 
+/// A bare QUIC client endpoint speaking TLS with `tls`: it gets past gate 1
+/// and then does whatever the test makes it do.
+fn raw_client(tls: rustls::ClientConfig) -> quinn::Endpoint {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic");
+    let mut endpoint = quinn::Endpoint::client(loopback()).expect("client");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    endpoint
+}
+
 #[tokio::test]
 async fn impersonating_another_node_fails() {
     let secret = RpcSecret::generate();
@@ -224,9 +233,7 @@ async fn impersonating_another_node_fails() {
     let certified = rustls::sign::CertifiedKey::new(vec![victim.certificate()], signing);
     let mut tls = crate::tls::client_config(&attacker, &secret).expect("config");
     tls.client_auth_cert_resolver = Arc::new(StolenCertificate(Arc::new(certified)));
-    let client_crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic");
-    let mut endpoint = quinn::Endpoint::client(loopback()).expect("client");
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(client_crypto)));
+    let endpoint = raw_client(tls);
     let result = async {
         let conn = endpoint
             .connect(b.local_addr(), "hangar")
@@ -259,10 +266,7 @@ async fn garbage_and_stalled_handshakes_do_not_block_the_listener() {
     // Truncated handshakes: TLS completes but no secret proof ever comes. More
     // of them than... a few, held open.
     let stalled = NodeKey::generate().expect("key");
-    let tls = crate::tls::client_config(&stalled, &secret).expect("config");
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic");
-    let mut endpoint = quinn::Endpoint::client(loopback()).expect("client");
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let endpoint = raw_client(crate::tls::client_config(&stalled, &secret).expect("config"));
     let mut held = Vec::new();
     let stall = || async {
         endpoint
@@ -312,10 +316,7 @@ async fn a_peer_of_another_node_protocol_is_told_why_it_is_refused() {
     // A node of protocol 1: the right secret and certificate, and a proof
     // message of the old form (proof and boot number only).
     let old = NodeKey::generate().expect("key");
-    let tls = crate::tls::client_config(&old, &secret).expect("config");
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic");
-    let mut endpoint = quinn::Endpoint::client(loopback()).expect("client");
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let endpoint = raw_client(crate::tls::client_config(&old, &secret).expect("config"));
     let conn = endpoint
         .connect(b.local_addr(), "hangar")
         .expect("connect")
