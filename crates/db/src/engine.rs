@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use redb::{ReadableDatabase, TableDefinition};
 
-use crate::writer::{Job, Writer};
-use crate::{engine_err, Result, Tx};
+use crate::disk::{EngineFile, MemoryDisk, RealFile};
+use crate::wal::Wal;
+use crate::writer::{replay_log, Job, Writer};
+use crate::{engine_err, Error, Result, Tx};
 
 /// A named tree (table) of byte keys to byte values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,9 +25,12 @@ impl Tree {
 pub enum Durability {
     /// Every commit is fsynced before [`Db::transaction`] returns (default).
     Fsync,
-    /// Commits are not synced one by one, but at least once a second: a
-    /// crash may lose the last second of writes but never leaves an
-    /// inconsistent database.
+    /// Commits are not synced one by one, but at least once a second. Each
+    /// reaches the operating system (the write-ahead log) before
+    /// [`Db::transaction`] returns, so a crash of the process loses nothing;
+    /// a crash of the machine may lose the last second of commits, never
+    /// one without those before it, and never leaves an inconsistent
+    /// database.
     NoFsync,
 }
 
@@ -36,6 +41,9 @@ pub struct DbConfig {
     pub durability: Durability,
     /// Engine page cache size in bytes.
     pub cache_size_bytes: usize,
+    /// Longest time a commit that is not durable waits for one that is
+    /// (without fsync, what a machine crash may lose).
+    pub sync_interval: std::time::Duration,
 }
 
 impl Default for DbConfig {
@@ -43,6 +51,7 @@ impl Default for DbConfig {
         DbConfig {
             durability: Durability::Fsync,
             cache_size_bytes: 16 << 20,
+            sync_interval: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -61,27 +70,57 @@ impl std::fmt::Debug for Db {
 }
 
 impl Db {
-    /// Opens (or creates) the database file at `path`.
+    /// Opens (or creates) the database file at `path`, with its write-ahead
+    /// log beside it (same name, extension `wal`), and applies the commits
+    /// the log holds that the file lacks.
     pub fn open(path: &Path, config: &DbConfig) -> Result<Self> {
+        let fresh = !path.exists();
         let db = redb::Database::builder()
             .set_cache_size(config.cache_size_bytes)
             .create(path)
             .map_err(engine_err)?;
-        Ok(Self::from_engine(db, config.durability))
+        let log_path = path.with_extension("wal");
+        let log_err = |e: std::io::Error| Error::Log(format!("{}: {e}", log_path.display()));
+        let log = RealFile::open(&log_path).map_err(log_err)?;
+        if fresh {
+            // A log left beside a database that is gone belongs to it.
+            crate::disk::DiskFile::set_len(&log, 0).map_err(log_err)?;
+        }
+        Self::from_engine(db, config, Box::new(log))
+    }
+
+    /// Opens (or creates) the database held on `disk`, as [`Db::open`] does
+    /// with files: for tests and simulations that crash it
+    /// ([`MemoryDisk::crash`]).
+    pub fn open_on(disk: &MemoryDisk, config: &DbConfig) -> Result<Self> {
+        let db = redb::Database::builder()
+            .set_cache_size(config.cache_size_bytes)
+            .create_with_backend(EngineFile(disk.file("meta.redb")))
+            .map_err(engine_err)?;
+        Self::from_engine(db, config, Box::new(disk.file("meta.wal")))
     }
 
     /// A database held in memory, for tests.
     pub fn open_in_memory() -> Result<Self> {
-        let db = redb::Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(engine_err)?;
-        Ok(Self::from_engine(db, Durability::NoFsync))
+        Self::open_on(
+            &MemoryDisk::default(),
+            &DbConfig {
+                durability: Durability::NoFsync,
+                ..DbConfig::default()
+            },
+        )
     }
 
-    fn from_engine(db: redb::Database, durability: Durability) -> Self {
+    fn from_engine(
+        db: redb::Database,
+        config: &DbConfig,
+        log: Box<dyn crate::disk::DiskFile>,
+    ) -> Result<Self> {
+        let mut wal = Wal::new(log).map_err(|e| Error::Log(e.to_string()))?;
+        let last_seq = replay_log(&db, &mut wal)?;
         let inner = Arc::new(db);
-        let writer = Arc::new(Writer::spawn(inner.clone(), durability));
-        Db { inner, writer }
+        let writer = Arc::new(Writer::spawn(inner.clone(), config, wal, last_seq));
+        Ok(Db { inner, writer })
     }
 
     /// Reads one value.

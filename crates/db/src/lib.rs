@@ -7,8 +7,14 @@
 //! by one commit (one fsync when [`Durability::Fsync`] is configured). Each call is
 //! still atomic on its own: a closure that returns an error leaves nothing behind.
 //!
+//! A commit that is not made durable at once (fsync off, or
+//! [`Db::transaction_unsynced`]) is also appended to a write-ahead log before
+//! its caller is answered, so a killed process loses no commit; only a
+//! machine crash can lose the last second of them (see the `wal` module).
+//!
 //! The engine is [redb](https://docs.rs/redb) (see `docs/decisions/001-metadata-engine.md`);
-//! the same engine with an in-memory backend serves tests ([`Db::open_in_memory`]).
+//! the same engine on a [`MemoryDisk`] serves tests ([`Db::open_in_memory`],
+//! [`Db::open_on`]), which can crash it as a process or machine crash would.
 //!
 //! ```
 //! # tokio_test();
@@ -24,9 +30,12 @@
 //! # }
 //! ```
 
+mod disk;
 mod engine;
+mod wal;
 mod writer;
 
+pub use disk::{Crash, MemoryDisk};
 pub use engine::{Db, DbConfig, Durability, Tree};
 pub use writer::Tx;
 
@@ -42,6 +51,9 @@ pub enum Error {
     /// A transaction closure aborted with its own error.
     #[error("transaction aborted: {0}")]
     Aborted(String),
+    /// The write-ahead log could not be read or written.
+    #[error("metadata write-ahead log: {0}")]
+    Log(String),
 }
 
 /// Result with this crate's [`Error`].

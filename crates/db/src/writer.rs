@@ -10,18 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redb::ReadableTable;
+use redb::{ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
-use tracing::error;
+use tracing::{error, info};
 
+use crate::wal::{self, Changes, Wal};
 use crate::{engine_err, Durability, Error, Result, Tree};
 
 /// Most jobs queued for the writer before callers wait.
 const QUEUE_LEN_MAX: usize = 4096;
 /// Most jobs grouped in one commit, so one commit's latency stays bounded.
 const BATCH_LEN_MAX: usize = 512;
-/// Longest time a non-durable commit waits for a durable one.
-const FLUSH_AFTER: Duration = Duration::from_secs(1);
 
 type Completion = Box<dyn FnOnce(Option<&Error>) + Send>;
 type JobFn = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Completion) + Send>;
@@ -101,21 +100,43 @@ struct Stats {
 }
 
 impl Writer {
-    pub(crate) fn spawn(db: Arc<redb::Database>, durability: Durability) -> Self {
+    /// Starts the writer of `db`, whose log `wal` was replayed up to commit
+    /// `last_seq` (see [`replay_log`]).
+    pub(crate) fn spawn(
+        db: Arc<redb::Database>,
+        config: &crate::DbConfig,
+        wal: Wal,
+        last_seq: u64,
+    ) -> Self {
+        let (durability, sync_interval) = (config.durability, config.sync_interval);
         let (queue, rx) = mpsc::channel(QUEUE_LEN_MAX);
         let stats = Arc::new(Stats::default());
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("hangar-db-writer".into())
-            .spawn(move || run(&db, durability, rx, &thread_stats))
+            .spawn(move || {
+                let mut log = Log {
+                    wal,
+                    last_seq,
+                    pending: false,
+                    broken: false,
+                };
+                run(
+                    &db,
+                    (durability, sync_interval),
+                    rx,
+                    &thread_stats,
+                    &mut log,
+                );
+            })
             .expect("spawning the metadata writer thread must succeed at startup");
-        // Asks the writer every FLUSH_AFTER to make its commits durable; ends
+        // Asks the writer every sync interval to make its commits durable; ends
         // with the writer's queue.
         let weak = queue.downgrade();
         std::thread::Builder::new()
             .name("hangar-db-flush".into())
             .spawn(move || loop {
-                std::thread::sleep(FLUSH_AFTER);
+                std::thread::sleep(sync_interval);
                 match weak.upgrade() {
                     Some(queue) => {
                         let _ = queue.try_send(Job::flush());
@@ -154,7 +175,45 @@ impl Writer {
     }
 }
 
-fn run(db: &redb::Database, durability: Durability, mut rx: mpsc::Receiver<Job>, stats: &Stats) {
+/// The writer's side of the write-ahead log.
+struct Log {
+    wal: Wal,
+    /// Sequence number of the last commit logged (or replayed at start).
+    last_seq: u64,
+    /// Whether the log holds commits that the engine has not made durable.
+    pending: bool,
+    /// Set when writing to the log failed: every commit is then made durable
+    /// until the log could be emptied again.
+    broken: bool,
+}
+
+impl Log {
+    /// After a durable commit that contains every logged commit: the log
+    /// can be emptied.
+    fn committed_durably(&mut self) {
+        if !self.pending && !self.broken {
+            return;
+        }
+        match self.wal.clear() {
+            Ok(()) => {
+                self.pending = false;
+                self.broken = false;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot empty the metadata write-ahead log; every commit is now synced");
+                self.broken = true;
+            }
+        }
+    }
+}
+
+fn run(
+    db: &redb::Database,
+    (durability, sync_interval): (Durability, Duration),
+    mut rx: mpsc::Receiver<Job>,
+    stats: &Stats,
+    log: &mut Log,
+) {
     // Since when commits are waiting for a durable one (the engine persists a
     // non-durable commit only with the next durable one).
     let mut unflushed_since: Option<Instant> = None;
@@ -171,8 +230,8 @@ fn run(db: &redb::Database, durability: Durability, mut rx: mpsc::Receiver<Job>,
             continue; // nothing to make durable
         }
         let n = batch.iter().filter(|j| !j.flush).count() as u64;
-        let flush_due = unflushed_since.is_some_and(|t| ticked || t.elapsed() >= FLUSH_AFTER);
-        let (completions, result, durable) = run_batch(db, durability, batch, flush_due);
+        let flush_due = unflushed_since.is_some_and(|t| ticked || t.elapsed() >= sync_interval);
+        let (completions, result, durable) = run_batch(db, durability, batch, flush_due, log);
         if let Err(e) = &result {
             error!(error = %e, "metadata commit failed");
         }
@@ -190,35 +249,47 @@ fn run(db: &redb::Database, durability: Durability, mut rx: mpsc::Receiver<Job>,
         stats.transactions.fetch_add(n, Ordering::Relaxed);
         stats.commits.fetch_add(1, Ordering::Relaxed);
     }
-    if unflushed_since.is_some() {
-        flush(db);
+    if unflushed_since.is_some() || log.pending {
+        if let Err(e) = flush(db, log) {
+            error!(error = %e, "metadata flush failed");
+        }
     }
 }
 
 /// Makes every commit so far durable with an empty durable commit.
-fn flush(db: &redb::Database) {
-    let mut wtx = match db.begin_write() {
-        Ok(t) => t,
-        Err(e) => {
-            error!(error = %e, "metadata flush failed");
-            return;
-        }
-    };
-    if let Err(e) = wtx.set_durability(redb::Durability::Immediate) {
-        error!(error = %e, "cannot set commit durability");
+fn flush(db: &redb::Database, log: &mut Log) -> Result<()> {
+    let mut wtx = db.begin_write().map_err(engine_err)?;
+    wtx.set_durability(redb::Durability::Immediate)
+        .map_err(engine_err)?;
+    record_log_position(&wtx, log)?;
+    wtx.commit().map_err(engine_err)?;
+    log.committed_durably();
+    Ok(())
+}
+
+/// Records, in a durable commit, the last logged commit it contains.
+fn record_log_position(wtx: &redb::WriteTransaction, log: &Log) -> Result<()> {
+    if !log.pending {
+        return Ok(());
     }
-    if let Err(e) = wtx.commit() {
-        error!(error = %e, "metadata flush failed");
-    }
+    let def = redb::TableDefinition::<&[u8], &[u8]>::new(wal::WAL_TREE);
+    let mut table = wtx.open_table(def).map_err(engine_err)?;
+    table
+        .insert(wal::WAL_SEQ_KEY, log.last_seq.to_le_bytes().as_slice())
+        .map_err(engine_err)?;
+    Ok(())
 }
 
 /// Runs and commits one batch; the commit is durable when a job of an
 /// `Fsync` database asks for it, or when `flush_due`. Returns whether it was.
+/// A commit that is not durable is written to the log before anyone is
+/// answered, so that a crash of the process does not lose it.
 fn run_batch(
     db: &redb::Database,
     durability: Durability,
     batch: Vec<Job>,
     flush_due: bool,
+    log: &mut Log,
 ) -> (Vec<Completion>, Result<()>, bool) {
     let mut completions = Vec::with_capacity(batch.len());
     let mut wtx = match db.begin_write() {
@@ -235,8 +306,9 @@ fn run_batch(
     // One durable job makes the whole commit durable, and with it every
     // non-durable commit before it.
     // Without fsync, commits are still made durable at least every
-    // FLUSH_AFTER: a crash loses at most that much.
+    // sync interval: a machine crash loses at most that much.
     let durable = flush_due
+        || log.broken
         || match durability {
             Durability::Fsync => batch.iter().any(|j| j.durable),
             Durability::NoFsync => false,
@@ -249,6 +321,7 @@ fn run_batch(
     if let Err(e) = wtx.set_durability(engine_durability) {
         error!(error = %e, "cannot set commit durability");
     }
+    let mut changes = (!durable).then(Changes::default);
     let mut failure = None;
     for job in batch {
         let mut tx = Tx {
@@ -258,16 +331,103 @@ fn run_batch(
         let (ok, completion) = (job.run)(&mut tx);
         completions.push(completion);
         if ok && failure.is_none() {
-            if let Err(e) = tx.apply() {
+            if let Err(e) = tx.apply(changes.as_mut()) {
                 failure = Some(e);
             }
         }
+    }
+    if failure.is_none() && durable {
+        failure = record_log_position(&wtx, log).err();
     }
     if let Some(e) = failure {
         let _ = wtx.abort();
         return (completions, Err(e), false);
     }
-    (completions, wtx.commit().map_err(engine_err), durable)
+    if let Err(e) = wtx.commit() {
+        return (completions, Err(engine_err(e)), false);
+    }
+    if durable {
+        log.committed_durably();
+        return (completions, Ok(()), true);
+    }
+    let changes = changes.unwrap_or_default();
+    if changes.is_empty() {
+        return (completions, Ok(()), false);
+    }
+    log.last_seq += 1;
+    if let Err(e) = log.wal.append(log.last_seq, &changes) {
+        // The commit is in the engine but not in the log: make it durable
+        // before answering, and sync every commit until the log works again.
+        error!(error = %e, "cannot write the metadata write-ahead log; syncing this commit instead");
+        log.broken = true;
+        log.pending = true;
+        let flushed = flush(db, log);
+        let durable = flushed.is_ok();
+        return (completions, flushed, durable);
+    }
+    log.pending = true;
+    (completions, Ok(()), false)
+}
+
+/// Applies the changes of the log's commits after the last one the engine
+/// holds durably, in one durable commit, then empties the log. Returns the
+/// sequence number of the last commit the database now holds.
+pub(crate) fn replay_log(db: &redb::Database, wal: &mut Wal) -> Result<u64> {
+    let def = redb::TableDefinition::<&[u8], &[u8]>::new(wal::WAL_TREE);
+    let rtx = db.begin_read().map_err(engine_err)?;
+    let durable_seq = match rtx.open_table(def) {
+        Ok(t) => match t.get(wal::WAL_SEQ_KEY).map_err(engine_err)? {
+            Some(v) => u64::from_le_bytes(
+                v.value()
+                    .try_into()
+                    .map_err(|_| Error::Aborted("damaged write-ahead log position".into()))?,
+            ),
+            None => 0,
+        },
+        Err(redb::TableError::TableDoesNotExist(_)) => 0,
+        Err(e) => return Err(engine_err(e)),
+    };
+    drop(rtx);
+    let io = |e: std::io::Error| Error::Log(e.to_string());
+    let records = wal.records_after(durable_seq).map_err(io)?;
+    let Some(last) = records.last().map(|r| r.seq) else {
+        if !wal.is_empty() {
+            wal.clear().map_err(io)?;
+        }
+        return Ok(durable_seq);
+    };
+    let mut wtx = db.begin_write().map_err(engine_err)?;
+    wtx.set_durability(redb::Durability::Immediate)
+        .map_err(engine_err)?;
+    let mut changed = 0usize;
+    for r in &records {
+        let changes = wal::decode_changes(&r.changes)
+            .ok_or_else(|| Error::Log(format!("commit {} in the log is malformed", r.seq)))?;
+        for c in changes {
+            let def = redb::TableDefinition::<&[u8], &[u8]>::new(c.tree);
+            let mut table = wtx.open_table(def).map_err(engine_err)?;
+            match c.value {
+                Some(v) => table.insert(c.key, v).map(|_| ()),
+                None => table.remove(c.key).map(|_| ()),
+            }
+            .map_err(engine_err)?;
+            changed += 1;
+        }
+    }
+    {
+        let mut table = wtx.open_table(def).map_err(engine_err)?;
+        table
+            .insert(wal::WAL_SEQ_KEY, last.to_le_bytes().as_slice())
+            .map_err(engine_err)?;
+    }
+    wtx.commit().map_err(engine_err)?;
+    wal.clear().map_err(io)?;
+    info!(
+        commits = records.len(),
+        changes = changed,
+        "metadata: commits not yet synced before the last stop were recovered from the write-ahead log"
+    );
+    Ok(last)
 }
 
 /// A transaction in progress: reads see this transaction's own writes and every
@@ -347,10 +507,15 @@ impl Tx<'_> {
         Ok(merged.into_iter().take(limit).collect())
     }
 
-    fn apply(self) -> Result<()> {
+    /// Applies this transaction's writes to the engine transaction, and
+    /// records them in `log` if given.
+    fn apply(self, mut log: Option<&mut Changes>) -> Result<()> {
         for (tree, writes) in self.overlay {
             let mut table = self.wtx.open_table(tree.def()).map_err(engine_err)?;
             for (key, value) in writes {
+                if let Some(log) = log.as_deref_mut() {
+                    log.push(tree.0, &key, value.as_deref());
+                }
                 match value {
                     Some(v) => table.insert(key.as_slice(), v.as_slice()),
                     None => table.remove(key.as_slice()).map(|_| None),

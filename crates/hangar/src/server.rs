@@ -114,6 +114,7 @@ pub async fn start(
                 Durability::NoFsync
             },
             cache_size_bytes: config.metadata_cache_size_bytes,
+            ..DbConfig::default()
         },
     )
     .context("opening the metadata database")?;
