@@ -86,8 +86,18 @@ impl MemoryCluster {
     /// Stops node `node` as a crash would: its links go down and its
     /// endpoint closes. What it stored is whatever its caller keeps.
     pub fn crash(&self, node: usize) {
-        self.set_state(node, LinkState::Down);
-        self.systems[node].shutdown();
+        (self.crasher(node))();
+    }
+
+    /// What [`MemoryCluster::crash`] does to node `node`, as a function that
+    /// can be called from anywhere (a crash hook inside the node itself).
+    pub fn crasher(&self, node: usize) -> impl Fn() + Send + Sync + 'static {
+        let (net, ids, latency) = (self.net.clone(), self.ids.clone(), self.latency);
+        let system = self.systems[node].clone();
+        move || {
+            set_links(&net, &ids, node, latency, LinkState::Down);
+            system.shutdown();
+        }
     }
 
     /// Starts node `node` again after [`MemoryCluster::crash`], under the
@@ -120,14 +130,25 @@ impl MemoryCluster {
 
     /// Sets the state of every link of node `node` (by index).
     pub fn set_state(&self, node: usize, state: LinkState) {
-        for other in 0..self.ids.len() {
-            if other != node {
-                let link = Link {
-                    state,
-                    ..Link::with_latency(self.latency)
-                };
-                self.net.set_link(self.ids[node], self.ids[other], link);
-            }
+        set_links(&self.net, &self.ids, node, self.latency, state);
+    }
+}
+
+/// Sets every link of node `node` (of `ids`) to `state`.
+fn set_links(
+    net: &MemoryNetwork,
+    ids: &[NodeId],
+    node: usize,
+    latency: Duration,
+    state: LinkState,
+) {
+    for (other, id) in ids.iter().enumerate() {
+        if other != node {
+            let link = Link {
+                state,
+                ..Link::with_latency(latency)
+            };
+            net.set_link(ids[node], *id, link);
         }
     }
 }

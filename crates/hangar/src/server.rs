@@ -146,6 +146,9 @@ pub async fn start(
             inline_threshold: config.inline_threshold,
             upload_buffer_bytes: config.upload_buffer_bytes,
             release_delay_msec: config.block_gc_delay_secs.min(300) * 1000,
+            // Asking the replicas again when they could not all answer:
+            // every minute, sooner if the delay itself is short.
+            release_retry_msec: config.block_gc_delay_secs.clamp(1, 60) * 1000,
             body_idle_timeout: Duration::from_secs(config.body_idle_timeout_secs),
             ..ModelConfig::default()
         },

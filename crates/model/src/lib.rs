@@ -9,12 +9,14 @@
 //! references in the background.
 
 pub mod checksum;
+mod crash_point;
 mod error;
 pub mod release;
 pub mod schema;
 mod service;
 pub mod workers;
 
+pub use crash_point::{CrashHook, CrashPoint};
 pub use error::{Error, Result};
 pub use service::{
     is_valid_bucket_name, BodyStream, BucketInfo, CompletedPart, GetRange, LateChecksum,

@@ -40,7 +40,7 @@ mod test_items;
 pub use batch::WriteBatch;
 pub use remote::Replicator;
 pub use replication::{Placement, Replication};
-pub use table::{Entry, GcReport, ScanPage, SyncReport, Table, TableSchema};
+pub use table::{Entry, GcReport, ReplicaAnswers, ScanPage, SyncReport, Table, TableSchema};
 
 /// Errors of the table layer.
 #[derive(Debug, thiserror::Error)]

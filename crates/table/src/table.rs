@@ -375,9 +375,11 @@ pub struct ScanPage<E> {
 }
 
 mod gc;
+mod replicas;
 mod sync;
 
 pub use gc::GcReport;
+pub use replicas::ReplicaAnswers;
 pub use sync::SyncReport;
 
 /// Reads and writes through the cluster.

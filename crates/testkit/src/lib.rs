@@ -12,7 +12,7 @@
 use anyhow::Context;
 use hangar_block::{BlockStore, BlockStoreConfig, DataDir};
 use hangar_cluster::testing::MemoryCluster;
-use hangar_db::Db;
+use hangar_db::{Crash, Db, DbConfig, Durability, MemoryDisk};
 use hangar_model::schema::access_key::AccessKey;
 use hangar_model::{ModelConfig, ObjectService};
 use hangar_table::Replicator;
@@ -40,6 +40,7 @@ pub fn small_model_config() -> ModelConfig {
         inline_threshold: 100,
         upload_buffer_bytes: 1 << 20,
         release_delay_msec: 0,
+        release_retry_msec: 0,
         body_idle_timeout: std::time::Duration::from_secs(30),
         tombstone_delay_msec: 0,
         orphan_grace_msec: 0,
@@ -92,11 +93,20 @@ pub struct TestCluster {
     config: ModelConfig,
 }
 
-/// What a node keeps across a crash: its metadata, blocks and clock.
+/// What a node keeps across a crash: its metadata disk, blocks and clock.
 struct NodeStore {
-    db: Db,
+    disk: MemoryDisk,
     dir: tempfile::TempDir,
     clock: Clock,
+}
+
+/// The metadata settings of test nodes: no fsync (the mode whose crashes
+/// lose the most), and a periodic sync as on servers.
+fn db_config() -> DbConfig {
+    DbConfig {
+        durability: Durability::NoFsync,
+        ..DbConfig::default()
+    }
 }
 
 impl TestCluster {
@@ -124,7 +134,7 @@ impl TestCluster {
         let mut nodes = Vec::new();
         for (system, clock) in cluster.systems.iter().zip(clocks) {
             let node = NodeStore {
-                db: Db::open_in_memory()?,
+                disk: MemoryDisk::default(),
                 dir: tempfile::tempdir()?,
                 clock,
             };
@@ -139,11 +149,30 @@ impl TestCluster {
         })
     }
 
-    /// Crashes node `node` (see [`MemoryCluster::crash`]): it answers nothing
-    /// until [`TestCluster::restart`]. Its committed metadata and its blocks
-    /// are kept.
+    /// Crashes node `node` as a killed process (see [`MemoryCluster::crash`]):
+    /// it answers nothing until [`TestCluster::restart`], and its metadata
+    /// keeps what the process had written, its blocks what they hold.
     pub fn crash(&mut self, node: usize) {
-        self.cluster.crash(node);
+        self.crash_with(node, Crash::Process);
+    }
+
+    /// Like [`TestCluster::crash`], for a crash of kind `crash`: a machine
+    /// crash keeps only the metadata that was synced.
+    pub fn crash_with(&mut self, node: usize, crash: Crash) {
+        (self.crasher(node, crash))();
+    }
+
+    /// What [`TestCluster::crash_with`] does, as a function that can be
+    /// called from anywhere: from a crash hook of the node itself
+    /// ([`ObjectService::set_crash_hook`]), to stop it at a precise step.
+    /// Restart the node with [`TestCluster::restart`] afterwards.
+    pub fn crasher(&self, node: usize, crash: Crash) -> impl Fn() + Send + Sync + 'static {
+        let disk = self.nodes[node].disk.clone();
+        let network = self.cluster.crasher(node);
+        move || {
+            disk.crash(crash);
+            network();
+        }
     }
 
     /// Starts a crashed node again over what it had stored, as the server
@@ -169,7 +198,7 @@ impl NodeStore {
             self.dir.path(),
             config,
             self.clock.clone(),
-            self.db.clone(),
+            Db::open_on(&self.disk, &db_config())?,
         )
     }
 }
@@ -241,4 +270,35 @@ impl TestNode {
             .build();
         Ok(aws_sdk_s3::Client::from_conf(config))
     }
+}
+
+/// A request body that sends `data` in chunks of 1,500 bytes.
+pub fn body(data: &[u8]) -> hangar_model::BodyStream {
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = data
+        .chunks(1500)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures::stream::iter(chunks))
+}
+
+/// The bytes of `key` read through `svc` (`Ok(None)`: no such key), or what
+/// failed, in words.
+pub async fn read_object(
+    svc: &ObjectService,
+    bucket: &hangar_util::Uuid,
+    key: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    use futures::StreamExt as _;
+    let data = match svc.get_object(bucket, key).await {
+        Ok((_, data)) => data,
+        Err(hangar_model::Error::NoSuchKey) => return Ok(None),
+        Err(e) => return Err(format!("get: {e}")),
+    };
+    let size = data.meta().map_or(0, |m| m.size);
+    let mut s = svc.read_data(&data, 0..size);
+    let mut out = Vec::new();
+    while let Some(c) = s.next().await {
+        out.extend_from_slice(&c.map_err(|e| format!("read: {e}"))?);
+    }
+    Ok(Some(out))
 }

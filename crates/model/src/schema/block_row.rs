@@ -46,6 +46,12 @@ pub struct DataOwner {
     pub part_number: Option<u32>,
     /// When the data began to be written (wall msec).
     pub written_at: u64,
+    /// The HLC timestamp of the version (of the multipart upload, for a
+    /// part), when known (`None` in rows written before it was recorded): a
+    /// complete version newer than this one on a write quorum means the data
+    /// can never be visible again.
+    #[serde(default)]
+    pub timestamp: Option<u64>,
 }
 
 impl Crdt for BlockRow {

@@ -41,7 +41,7 @@ impl ObjectService {
                 for part in parts.iter_mut() {
                     let new_id = Uuid::random();
                     new_ids.push(new_id);
-                    let owner = self.data_owner(dst_bucket, dst_key, version, None);
+                    let owner = self.data_owner(dst_bucket, dst_key, (version, timestamp), None);
                     if let Err(e) = self.copy_rows(part, new_id, &owner).await {
                         for id in &new_ids {
                             self.release_data(*id).await?;

@@ -11,6 +11,7 @@ mod maintenance;
 mod multipart;
 mod put;
 mod repair;
+mod usage;
 mod write;
 
 use std::pin::Pin;
@@ -53,6 +54,10 @@ pub struct ModelConfig {
     /// How long data stays readable after no version references it any more,
     /// so that reads and copies that started before keep working.
     pub release_delay_msec: u64,
+    /// How long a release waits before asking the replicas again when they
+    /// could not tell that no version uses the data (some did not answer,
+    /// or a stale one still uses it).
+    pub release_retry_msec: u64,
     /// A request body that sends nothing for this long fails with
     /// [`crate::Error::BodyTimeout`]: a stalled client must not hold upload
     /// memory (or a connection) for ever.
@@ -72,6 +77,7 @@ impl Default for ModelConfig {
             inline_threshold: 4096,
             upload_buffer_bytes: 32 << 20,
             release_delay_msec: 5 * 60 * 1000,
+            release_retry_msec: 60 * 1000,
             body_idle_timeout: std::time::Duration::from_secs(60),
             tombstone_delay_msec: 10 * 60 * 1000,
             orphan_grace_msec: 24 * 60 * 60 * 1000,
@@ -105,8 +111,10 @@ struct Inner {
     /// longer holds.
     offloaded_for: std::sync::atomic::AtomicU64,
     upload_buffers: Arc<tokio::sync::Semaphore>,
-    /// When the release worker first saw each queued data id (wall msec).
-    release_seen: std::sync::Mutex<std::collections::HashMap<hangar_util::Uuid, u64>>,
+    /// Where the release worker's next look at its queue starts.
+    release_cursor: tokio::sync::Mutex<Vec<u8>>,
+    /// Called at each [`crate::CrashPoint`] (tests crash the node there).
+    crash_hook: std::sync::RwLock<Option<crate::CrashHook>>,
 }
 
 impl std::fmt::Debug for ObjectService {
@@ -154,7 +162,8 @@ impl ObjectService {
         ObjectService {
             inner: Arc::new(Inner {
                 upload_buffers: Arc::new(tokio::sync::Semaphore::new(permits)),
-                release_seen: std::sync::Mutex::default(),
+                release_cursor: tokio::sync::Mutex::default(),
+                crash_hook: std::sync::RwLock::default(),
                 locks: locks::Locks::default(),
                 workers: crate::workers::Workers::default(),
                 offloaded_for: std::sync::atomic::AtomicU64::new(0),
@@ -210,6 +219,30 @@ impl ObjectService {
     /// The clock.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    /// Calls `hook` at each [`crate::CrashPoint`] this node's writes and
+    /// releases reach: the seam crash tests use to stop a node at a precise
+    /// step. Replaces any earlier hook.
+    pub fn set_crash_hook(&self, hook: crate::CrashHook) {
+        *self
+            .inner
+            .crash_hook
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(hook);
+    }
+
+    /// Reports reaching `point` to the crash hook, if any.
+    pub(crate) fn step(&self, point: crate::CrashPoint) {
+        let hook = self
+            .inner
+            .crash_hook
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(hook) = hook {
+            hook(point);
+        }
     }
 }
 

@@ -115,10 +115,10 @@ impl ObjectService {
                 "part number must be between 1 and 10000".into(),
             ));
         }
-        self.upload_state(&bucket_id, key, &upload_id).await?;
+        let (upload_ts, _) = self.upload_state(&bucket_id, key, &upload_id).await?;
         let data_id = Uuid::random();
         let algorithm = params.algorithm();
-        let owner = self.data_owner(bucket_id, key, upload_id, Some(part_number));
+        let owner = self.data_owner(bucket_id, key, (upload_id, upload_ts), Some(part_number));
         let mut written = self
             .write_body(data_id, owner, body, algorithm, false)
             .await?;
@@ -170,9 +170,9 @@ impl ObjectService {
                 false
             }
             Err(e) => {
-                // The part may have reached some replicas: its data stays,
-                // released with the upload's other parts when it ends.
-                self.settle_in_flight(data_id).await?;
+                // The part may have reached some replicas: its data is
+                // released only if none has it.
+                self.release_checked(data_id).await?;
                 if let Some(g) = in_flight {
                     g.disarm();
                 }

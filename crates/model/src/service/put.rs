@@ -125,7 +125,7 @@ impl ObjectService {
         let mut written = self
             .write_body(
                 version,
-                self.data_owner(bucket_id, key, version, None),
+                self.data_owner(bucket_id, key, (version, timestamp), None),
                 body,
                 params.algorithm(),
                 true,
@@ -202,12 +202,13 @@ impl ObjectService {
         Ok(self.inner.clock.now())
     }
 
-    /// The owner recorded in the block rows of data written now for `key`.
+    /// The owner recorded in the block rows of data written now for `key`'s
+    /// version (id, timestamp).
     pub(crate) fn data_owner(
         &self,
         bucket_id: Uuid,
         key: &str,
-        version: Uuid,
+        (version, timestamp): (Uuid, u64),
         part_number: Option<u32>,
     ) -> DataOwner {
         DataOwner {
@@ -216,6 +217,7 @@ impl ObjectService {
             version,
             part_number,
             written_at: self.inner.clock.wall_msec(),
+            timestamp: Some(timestamp),
         }
     }
 
@@ -296,13 +298,23 @@ impl ObjectService {
             }
             return Err(e);
         }
+        self.step(crate::CrashPoint::BeforeCommit);
         let written = self.write_winning(object).await;
-        // Whatever the outcome, the data is no longer this upload's to
-        // release: a write that failed its quorum may still have reached some
-        // replicas and spread from there, and the replicas release the data
-        // of versions that lose.
+        if written.is_ok() {
+            self.step(crate::CrashPoint::AfterCommit);
+        }
+        // Committed, the data is the version's (the replicas release the
+        // data of versions that lose). A commit that failed its quorum may
+        // still have reached some replicas and spread from there: its data
+        // is released only once every replica was asked.
         for id in data_ids {
-            self.settle_in_flight(id).await?;
+            match &written {
+                Ok(_) => self.settle_in_flight(id).await?,
+                Err(_) => self.release_checked(id).await?,
+            }
+        }
+        if written.is_ok() {
+            self.step(crate::CrashPoint::AfterSettle);
         }
         written
     }
@@ -348,13 +360,15 @@ impl ObjectService {
     async fn above(&self, mut object: Object) -> Result<Object> {
         let old = object.versions[0].clone();
         let version = Uuid::random();
+        let timestamp = self.inner.clock.now();
         let mut state = old.state;
         if let VersionState::Complete(ObjectData::Parts { parts, .. }) = &mut state {
             let mut new_ids = Vec::new();
             for part in parts.iter_mut() {
                 let new_id = Uuid::random();
                 new_ids.push(new_id);
-                let owner = self.data_owner(object.bucket_id, &object.key, version, None);
+                let owner =
+                    self.data_owner(object.bucket_id, &object.key, (version, timestamp), None);
                 if let Err(e) = self.copy_rows(part, new_id, &owner).await {
                     for id in &new_ids {
                         self.release_data(*id).await?;
@@ -369,16 +383,29 @@ impl ObjectService {
         }
         object.versions = vec![ObjectVersion {
             uuid: version,
-            timestamp: self.inner.clock.now(),
+            timestamp,
             state,
             multipart: false,
         }];
         Ok(object)
     }
 
-    /// Releases the data stored under `data_id` by an upload that will not
-    /// be committed.
+    /// Releases the data stored under `data_id` by an upload whose commit
+    /// was never sent.
     pub(crate) async fn release_data(&self, data_id: Uuid) -> Result<()> {
+        self.inner
+            .db
+            .transaction(move |tx| {
+                release::queue_unused(tx, &data_id)?;
+                tx.remove(IN_FLIGHT, data_id.as_bytes())
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Queues the data stored under `data_id` by an upload whose commit may
+    /// have reached some replica: the release asks every replica first.
+    pub(crate) async fn release_checked(&self, data_id: Uuid) -> Result<()> {
         self.inner
             .db
             .transaction(move |tx| {
@@ -399,8 +426,9 @@ impl ObjectService {
         Ok(())
     }
 
-    /// Releases `data_id` unless it left the in-flight records, i.e. unless the
-    /// transaction that commits (or releases) it already ran.
+    /// Releases `data_id` (after asking every replica) unless it left the
+    /// in-flight records, i.e. unless the transaction that settles (or
+    /// releases) it already ran.
     pub(crate) async fn release_if_in_flight(&self, data_id: Uuid) -> Result<()> {
         self.inner
             .db

@@ -8,13 +8,12 @@
 //! this repair walks the rows this node holds and asks the cluster whether
 //! the owner still uses the data.
 
-use hangar_util::{Hash, Uuid};
 use tracing::{info, warn};
 
+use super::usage::Usage;
 use super::ObjectService;
 use crate::release::{self, IN_FLIGHT};
-use crate::schema::block_row::{BlockRow, DataOwner};
-use crate::schema::object::{bucket_partition, ObjectData, VersionState};
+use crate::schema::block_row::BlockRow;
 use crate::Result;
 
 /// Block rows read from the local table per step.
@@ -31,7 +30,8 @@ pub struct VersionsRepairReport {
     pub recent: u64,
     /// Data ids without a recorded owner (written by an older version).
     pub ownerless: u64,
-    /// Data ids whose owner could not be read (no quorum): left alone.
+    /// Data ids whose owner could not be read from every replica that must
+    /// be asked (or that a replica not yet up to date still uses): left alone.
     pub unreadable: u64,
 }
 
@@ -39,7 +39,8 @@ impl ObjectService {
     /// Queues for release every data id this node holds rows of that no
     /// object version or multipart upload uses any more and that was written
     /// longer than the grace delay ago. Safe at any time: data in use, or
-    /// whose owner cannot be read from a quorum, is left alone.
+    /// whose owner cannot be read from every replica that must be asked, is
+    /// left alone.
     pub async fn repair_versions(&self) -> Result<VersionsRepairReport> {
         let mut report = VersionsRepairReport::default();
         let mut cursor: Option<Vec<u8>> = None;
@@ -83,53 +84,23 @@ impl ObjectService {
             report.recent += 1;
             return Ok(());
         }
-        match self.data_in_use(data_id, owner).await {
-            Ok(true) => {}
-            Ok(false) => {
+        match self.data_usage(data_id, owner).await {
+            Ok(Usage::InUse) => {}
+            Ok(Usage::Unused) => {
                 info!(%data_id, bucket = %owner.bucket_id, key = %owner.key, "repair versions: releasing data no version uses");
+                // The release asks the replicas once more when it is due.
                 self.inner
                     .db
                     .transaction(move |tx| release::queue(tx, &data_id))
                     .await?;
                 report.released += 1;
             }
+            Ok(Usage::Unsure) => report.unreadable += 1,
             Err(e) => {
                 warn!(%data_id, error = %e, "repair versions: cannot read the data's owner");
                 report.unreadable += 1;
             }
         }
         Ok(())
-    }
-
-    /// Whether `owner` still uses `data_id`, read from a quorum.
-    async fn data_in_use(&self, data_id: Uuid, owner: &DataOwner) -> Result<bool> {
-        let object = self
-            .inner
-            .objects
-            .read(&bucket_partition(&owner.bucket_id), owner.key.as_bytes())
-            .await?;
-        let Some(version) = object
-            .as_ref()
-            .and_then(|o| o.versions.iter().find(|v| v.uuid == owner.version))
-        else {
-            return Ok(false);
-        };
-        Ok(match (&version.state, owner.part_number) {
-            (VersionState::Complete(ObjectData::Parts { parts, .. }), _) => {
-                parts.iter().any(|p| p.data_id == data_id)
-            }
-            // A part of an upload in progress: used while it is the part's
-            // current data (an upload of the same part number replaces it).
-            (VersionState::Uploading { .. }, Some(n)) => self
-                .inner
-                .parts
-                .read(&Hash::of(owner.version.as_bytes()), &n.to_be_bytes())
-                .await?
-                .is_some_and(|p| p.data_id == data_id),
-            // A simple upload is committed as a complete version: never in use
-            // while only uploading, but such data is still within its grace.
-            (VersionState::Uploading { .. }, None) => false,
-            (VersionState::Complete(_) | VersionState::Aborted, _) => false,
-        })
     }
 }

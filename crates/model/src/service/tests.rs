@@ -31,6 +31,7 @@ async fn fixture_with_body_timeout(body_idle_timeout: std::time::Duration) -> Fi
         inline_threshold: 100,
         upload_buffer_bytes: 1 << 20,
         release_delay_msec: 0,
+        release_retry_msec: 0,
         body_idle_timeout,
         tombstone_delay_msec: 0,
         orphan_grace_msec: 60_000,
@@ -565,7 +566,7 @@ async fn repair_versions_releases_only_data_no_version_uses() {
     // Not in use: data stored for a version whose commit reached no replica
     // (its coordinator then forgot it, as after its death).
     let ghost = Uuid::random();
-    let owner = svc.data_owner(f.bucket, "ghost", ghost, None);
+    let owner = svc.data_owner(f.bucket, "ghost", (ghost, 1), None);
     // Bytes of their own: three blocks no other data shares.
     let bytes = (0..9000).map(|i| (i % 13) as u8).collect();
     let mut written = svc

@@ -142,6 +142,7 @@ impl ObjectService {
             .db
             .transaction(move |tx| tx.insert(IN_FLIGHT, data_id.as_bytes(), b""))
             .await?;
+        self.step(crate::CrashPoint::InFlightRecorded);
         let (writers_tx, writers_rx) = mpsc::channel::<()>(1);
         let guard = InFlightGuard {
             service: Some(self.clone()),
