@@ -98,15 +98,7 @@ struct NodeStore {
     disk: MemoryDisk,
     dir: tempfile::TempDir,
     clock: Clock,
-}
-
-/// The metadata settings of test nodes: no fsync (the mode whose crashes
-/// lose the most), and a periodic sync as on servers.
-fn db_config() -> DbConfig {
-    DbConfig {
-        durability: Durability::NoFsync,
-        ..DbConfig::default()
-    }
+    durability: Durability,
 }
 
 impl TestCluster {
@@ -128,6 +120,17 @@ impl TestCluster {
         config: ModelConfig,
         clocks: Vec<Clock>,
     ) -> anyhow::Result<Self> {
+        Self::start_with_durability(replication_factor, config, clocks, Durability::NoFsync).await
+    }
+
+    /// Like [`TestCluster::start_with_clocks`], the nodes' metadata committed
+    /// with `durability` (the default: no fsync).
+    pub async fn start_with_durability(
+        replication_factor: usize,
+        config: ModelConfig,
+        clocks: Vec<Clock>,
+        durability: Durability,
+    ) -> anyhow::Result<Self> {
         let cluster =
             MemoryCluster::start(clocks.len(), replication_factor, std::time::Duration::ZERO).await;
         let mut services = Vec::new();
@@ -137,6 +140,7 @@ impl TestCluster {
                 disk: MemoryDisk::default(),
                 dir: tempfile::tempdir()?,
                 clock,
+                durability,
             };
             services.push(node.service(&Replicator::new(system.clone()), config.clone())?);
             nodes.push(node);
@@ -179,6 +183,14 @@ impl TestCluster {
     /// does at start: a new endpoint and object service, then the release of
     /// uploads the crash cut short.
     pub async fn restart(&mut self, node: usize) -> anyhow::Result<()> {
+        let clock = self.nodes[node].clock.clone();
+        self.restart_with_clock(node, clock).await
+    }
+
+    /// Like [`TestCluster::restart`], the node's object service on `clock`
+    /// from now on (a process restarted on a machine whose clock was set).
+    pub async fn restart_with_clock(&mut self, node: usize, clock: Clock) -> anyhow::Result<()> {
+        self.nodes[node].clock = clock;
         let system = self.cluster.restart(node).await;
         let service = self.nodes[node].service(&Replicator::new(system), self.config.clone())?;
         service.recover_interrupted_uploads().await?;
@@ -198,7 +210,13 @@ impl NodeStore {
             self.dir.path(),
             config,
             self.clock.clone(),
-            Db::open_on(&self.disk, &db_config())?,
+            Db::open_on(
+                &self.disk,
+                &DbConfig {
+                    durability: self.durability,
+                    ..DbConfig::default()
+                },
+            )?,
         )
     }
 }
