@@ -41,6 +41,8 @@ class Node:
         self.extra = ""  # more top-level configuration lines
         self.data_dirs = None  # [(subdirectory, capacity)] in place of the one "data"
         self.public_port = None  # a relay in front of rpc_port, if any
+        self.fsync = False  # metadata_fsync and data_fsync
+        self.wrapper = []  # a command the server runs under (e.g. faketime)
 
     @property
     def admin_url(self):
@@ -57,8 +59,8 @@ class Node:
             f.write(f"""
 metadata_dir = "{self.dir}/meta"
 {data}
-metadata_fsync = false
-data_fsync = false
+metadata_fsync = {str(self.fsync).lower()}
+data_fsync = {str(self.fsync).lower()}
 rpc_secret = "{self.secret}"
 rpc_bind_addr = "127.0.0.1:{self.rpc_port}"
 bootstrap_peers = [{peers}]
@@ -79,7 +81,8 @@ admin_token = "{TOKEN}"
         for attempt in range(attempts):
             self.write_config()
             log = open(os.path.join(self.dir, "server.log"), "ab")
-            self.proc = subprocess.Popen([HANGAR_BIN, "server", "--config", os.path.join(self.dir, "hangar.toml")],
+            self.proc = subprocess.Popen([*self.wrapper, HANGAR_BIN, "server", "--config",
+                                          os.path.join(self.dir, "hangar.toml")],
                                          stdout=log, stderr=subprocess.STDOUT)
             deadline = time.time() + 30
             while time.time() < deadline:
