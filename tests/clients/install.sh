@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the real S3 clients used by the end-to-end tests (Debian, as root),
-# make, which building jemalloc (the server's allocator) needs, and iptables,
-# with which the fault tests cut nodes off silently.
+# make, which building jemalloc (the server's allocator) needs, iptables,
+# with which the fault tests cut nodes off silently, and faketime, whose
+# library runs a node with its clock off.
 # Idempotent: only installs what is missing.
 set -euo pipefail
 
-APT_PKGS=(rclone restic s3cmd curl jq make iptables)
+APT_PKGS=(rclone restic s3cmd curl jq make iptables faketime)
 # Binary provided by each apt package, in the same order.
-APT_BINS=(rclone restic s3cmd curl jq make iptables)
+APT_BINS=(rclone restic s3cmd curl jq make iptables faketime)
 
 missing=()
 for i in "${!APT_PKGS[@]}"; do

@@ -42,7 +42,7 @@ class Node:
         self.data_dirs = None  # [(subdirectory, capacity)] in place of the one "data"
         self.public_port = None  # a relay in front of rpc_port, if any
         self.fsync = False  # metadata_fsync and data_fsync
-        self.wrapper = []  # a command the server runs under (e.g. faketime)
+        self.env = {}  # more environment for the server (e.g. LD_PRELOAD of libfaketime)
 
     @property
     def admin_url(self):
@@ -81,9 +81,8 @@ admin_token = "{TOKEN}"
         for attempt in range(attempts):
             self.write_config()
             log = open(os.path.join(self.dir, "server.log"), "ab")
-            self.proc = subprocess.Popen([*self.wrapper, HANGAR_BIN, "server", "--config",
-                                          os.path.join(self.dir, "hangar.toml")],
-                                         stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([HANGAR_BIN, "server", "--config", os.path.join(self.dir, "hangar.toml")],
+                                         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
             deadline = time.time() + 30
             while time.time() < deadline:
                 if self.proc.poll() is not None:
