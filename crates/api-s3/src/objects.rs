@@ -6,6 +6,7 @@ use hangar_model::schema::object::{ObjectData, ObjectMeta, ObjectVersion};
 use hangar_model::{BodyStream, ObjectService, Precondition};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
+use tracing::warn;
 
 use crate::checksums::{self, ChecksumFields};
 use crate::conditions::{self, Conditions};
@@ -252,7 +253,15 @@ impl S3Frontend {
         let located = self
             .locate(&bucket, &i.key, &cond, i.part_number, i.range.as_ref())
             .await?;
-        let body = self.model.read_data(&located.data, located.span.clone());
+        let body = first_chunk_read(self.model.read_data(&located.data, located.span.clone()))
+            .await
+            .map_err(|e| {
+                warn!(bucket = %i.bucket, key = %i.key, error = %e, "object data unreadable");
+                s3_error!(
+                    ServiceUnavailable,
+                    "The object's data cannot be read right now. Please try again."
+                )
+            })?;
         let (h, status) = describe(&located, i.range.is_some(), i.checksum_mode.as_ref());
         let out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
@@ -567,4 +576,15 @@ fn describe(
         ..Default::default()
     };
     (out, partial.then_some(http::StatusCode::PARTIAL_CONTENT))
+}
+
+/// `body` once its first chunk was read: data that cannot be read at all
+/// fails the request with an error status, instead of a 200 whose body ends
+/// at once. (An error later in the body can only cut the stream.)
+async fn first_chunk_read(mut body: BodyStream) -> Result<BodyStream, std::io::Error> {
+    match body.next().await {
+        None => Ok(Box::pin(futures::stream::empty())),
+        Some(Err(e)) => Err(e),
+        Some(Ok(first)) => Ok(Box::pin(futures::stream::iter([Ok(first)]).chain(body))),
+    }
 }

@@ -463,3 +463,45 @@ async fn a_pinned_region_refuses_signatures_for_other_regions() {
         .expect_err("another region is refused");
     assert_eq!(code(&err), "AuthorizationHeaderMalformed");
 }
+
+#[tokio::test]
+async fn an_object_whose_data_is_gone_is_an_error_not_an_empty_200() {
+    let node = TestNode::start().await.expect("node");
+    node.s3
+        .create_bucket()
+        .bucket("gone-data")
+        .send()
+        .await
+        .expect("bucket");
+    node.s3
+        .put_object()
+        .bucket("gone-data")
+        .key("k")
+        .body(data(200_000).into())
+        .send()
+        .await
+        .expect("put");
+    // Every block file gone, as after a disk lost with no other replica.
+    let mut dirs = vec![node.blocks_dir()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let path = e.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                std::fs::remove_file(&path).expect("remove");
+            }
+        }
+    }
+    let err = node
+        .s3
+        .get_object()
+        .bucket("gone-data")
+        .key("k")
+        .send()
+        .await
+        .expect_err("no data to serve");
+    assert_eq!(code(&err), "ServiceUnavailable");
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(status, Some(503));
+}

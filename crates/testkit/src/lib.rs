@@ -260,6 +260,11 @@ impl TestNode {
         })
     }
 
+    /// The directory holding this node's block files (tests damage them).
+    pub fn blocks_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("blocks")
+    }
+
     /// A client for this node signing with the given credentials.
     pub fn client(&self, access_key: &str, secret: &str) -> anyhow::Result<aws_sdk_s3::Client> {
         Self::client_for(&self.model, &self.settings, access_key, secret)
