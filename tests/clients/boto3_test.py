@@ -114,11 +114,11 @@ class Server:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def make_client(secret=None):
+def make_client(secret=None, signature_version="s3v4"):
     cfg = Config(
         region_name="hangar",
         s3={"addressing_style": "path"},
-        signature_version="s3v4",
+        signature_version=signature_version,
         retries={"max_attempts": 1, "mode": "standard"},  # surface errors, don't retry
         connect_timeout=10,
         read_timeout=120,
@@ -330,10 +330,81 @@ def test_bad_secret(s3):
         assert err_code(e) == ("SignatureDoesNotMatch", 403), err_code(e)
 
 
+def test_sig_v2_bucket_requests(s3):
+    """botocore's SigV2 signs a path-style bucket request as `/bucket/`."""
+    v2 = make_client(signature_version="s3")
+    b = "boto3-sigv2"
+    v2.create_bucket(Bucket=b)
+    v2.head_bucket(Bucket=b)
+    v2.get_bucket_location(Bucket=b)
+    v2.put_object(Bucket=b, Key="k", Body=b"signed with v2")
+    assert [o["Key"] for o in v2.list_objects(Bucket=b)["Contents"]] == ["k"]
+    assert v2.get_object(Bucket=b, Key="k")["Body"].read() == b"signed with v2"
+    v2.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "k"}]})
+    v2.delete_bucket(Bucket=b)
+    # A wrong secret is still refused, whichever form of the path it signs.
+    bad = make_client(secret="x" * 40, signature_version="s3")
+    for call in (lambda: bad.list_objects(Bucket=BUCKET), lambda: bad.create_bucket(Bucket="boto3-sigv2-bad")):
+        try:
+            call()
+            raise AssertionError("SigV2 request with a wrong secret succeeded")
+        except ClientError as e:
+            assert err_code(e) == ("SignatureDoesNotMatch", 403), err_code(e)
+
+
+def test_not_modified_carries_validators(s3):
+    """RFC 9110 §15.4.5: a 304 sends the ETag (and the caching headers)."""
+    etag = s3.put_object(Bucket=BUCKET, Key="cond/304", Body=b"abc", CacheControl="max-age=60")["ETag"]
+    last = s3.head_object(Bucket=BUCKET, Key="cond/304")["ResponseMetadata"]["HTTPHeaders"]["last-modified"]
+    for call in (lambda: s3.get_object(Bucket=BUCKET, Key="cond/304", IfNoneMatch=etag),
+                 lambda: s3.head_object(Bucket=BUCKET, Key="cond/304", IfNoneMatch=etag)):
+        try:
+            call()
+            raise AssertionError("If-None-Match with the current ETag did not answer 304")
+        except ClientError as e:
+            meta = e.response["ResponseMetadata"]
+            assert meta["HTTPStatusCode"] == 304, meta
+            h = meta["HTTPHeaders"]
+            assert h.get("etag") == etag, h
+            assert h.get("last-modified") == last, h
+            assert h.get("cache-control") == "max-age=60", h
+
+
+def test_stored_headers_are_byte_exact(s3):
+    s3.put_object(Bucket=BUCKET, Key="hdr/enc", Body=b"x", ContentEncoding="deflate, gzip",
+                  ContentType="text/plain; charset=utf-8")
+    for r in (s3.head_object(Bucket=BUCKET, Key="hdr/enc"), s3.get_object(Bucket=BUCKET, Key="hdr/enc")):
+        assert r["ContentEncoding"] == "deflate, gzip", r["ContentEncoding"]
+        assert r["ContentType"] == "text/plain; charset=utf-8", r["ContentType"]
+
+
+def test_delete_bucket_with_incomplete_upload(s3):
+    """S3 deletes a bucket whose only content is an unfinished multipart upload."""
+    b = "boto3-interrupted"
+    s3.create_bucket(Bucket=b)
+    up = s3.create_multipart_upload(Bucket=b, Key="big")["UploadId"]
+    s3.upload_part(Bucket=b, Key="big", UploadId=up, PartNumber=1, Body=os.urandom(1000))
+    s3.put_object(Bucket=b, Key="obj", Body=b"1")
+    try:
+        s3.delete_bucket(Bucket=b)
+        raise AssertionError("a bucket holding an object was deleted")
+    except ClientError as e:
+        assert err_code(e) == ("BucketNotEmpty", 409), err_code(e)
+    assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket=b).get("Uploads", [])] == [up]
+    s3.delete_object(Bucket=b, Key="obj")
+    s3.delete_bucket(Bucket=b)
+    try:
+        s3.head_bucket(Bucket=b)
+        raise AssertionError("bucket still there")
+    except ClientError as e:
+        assert err_code(e)[1] == 404, err_code(e)
+
+
 TESTS = [test_create_bucket, test_put_get, test_get_ranges, test_head, test_multipart,
          test_abort_multipart, test_copy_object, test_list_pagination, test_list_delimiter,
          test_delete_objects, test_presigned_get, test_presigned_put, test_no_such_key,
-         test_bad_secret]
+         test_bad_secret, test_sig_v2_bucket_requests, test_not_modified_carries_validators,
+         test_stored_headers_are_byte_exact, test_delete_bucket_with_incomplete_upload]
 
 
 def main():

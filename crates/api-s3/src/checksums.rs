@@ -37,6 +37,15 @@ pub(crate) fn put_params(
     trailers: Option<s3s::TrailingHeaders>,
 ) -> S3Result<PutParams> {
     let mut p = PutParams::default();
+    let empty_md5 = headers
+        .get("content-md5")
+        .is_some_and(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace));
+    if empty_md5 {
+        return Err(s3_error!(
+            InvalidDigest,
+            "The Content-MD5 you specified was invalid."
+        ));
+    }
     if let Some(md5) = f.content_md5 {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(md5)

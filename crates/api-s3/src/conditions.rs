@@ -1,7 +1,13 @@
 //! Conditional requests (RFC 9110 §13 as S3 applies them).
 
+use std::time::{Duration, UNIX_EPOCH};
+
+use hangar_model::schema::object::ObjectMeta;
+use http::{HeaderMap, HeaderValue};
 use s3s::dto::{ETag, ETagCondition, Timestamp};
-use s3s::{s3_error, S3Result};
+use s3s::{s3_error, S3ErrorCode, S3Result};
+
+use crate::headers;
 
 /// The conditions of a request.
 #[derive(Default)]
@@ -72,4 +78,39 @@ pub(crate) fn check(
         }
     }
     Ok(())
+}
+
+/// [`check`] for a read of the object described by `meta`: a `304 Not
+/// Modified` carries the headers RFC 9110 §15.4.5 asks of it (the validators
+/// `ETag` and `Last-Modified`, and the caching headers a 200 would send), on
+/// which caches rely to refresh what they hold.
+pub(crate) fn check_read(
+    c: &Conditions<'_>,
+    meta: &ObjectMeta,
+    modified_msec: u64,
+) -> S3Result<()> {
+    check(c, &meta.etag, modified_msec, true).map_err(|mut e| {
+        if *e.code() == S3ErrorCode::NotModified {
+            e.set_headers(not_modified_headers(meta, modified_msec));
+        }
+        e
+    })
+}
+
+fn not_modified_headers(meta: &ObjectMeta, modified_msec: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let mut add = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    add("etag", &format!("\"{}\"", meta.etag));
+    let modified = UNIX_EPOCH + Duration::from_millis(modified_msec);
+    add("last-modified", &httpdate::fmt_http_date(modified));
+    for name in ["cache-control", "expires"] {
+        if let Some(v) = headers::stored(meta, name) {
+            add(name, v);
+        }
+    }
+    h
 }

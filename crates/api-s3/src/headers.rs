@@ -28,14 +28,9 @@ pub(crate) fn to_stored(h: &StandardHeaders<'_>) -> S3Result<Vec<(String, String
     };
     push("cache-control", h.cache_control);
     push("content-disposition", h.content_disposition);
-    // `aws-chunked` describes the upload's framing, not the object.
-    let encoding = h.content_encoding.map(|e| {
-        e.split(',')
-            .map(str::trim)
-            .filter(|p| !p.eq_ignore_ascii_case("aws-chunked") && !p.is_empty())
-            .collect::<Vec<_>>()
-            .join(",")
-    });
+    // `aws-chunked` describes the upload's framing, not the object; every
+    // other byte of the header is kept as sent.
+    let encoding = h.content_encoding.map(|e| without_aws_chunked(e));
     push(
         "content-encoding",
         encoding.as_ref().filter(|e| !e.is_empty()),
@@ -64,6 +59,22 @@ pub(crate) fn to_stored(h: &StandardHeaders<'_>) -> S3Result<Vec<(String, String
         ));
     }
     Ok(out)
+}
+
+/// `value` without its `aws-chunked` coding (and the comma that joined it),
+/// byte-exact when it has none.
+fn without_aws_chunked(value: &str) -> String {
+    let is_chunked = |p: &str| p.trim().eq_ignore_ascii_case("aws-chunked");
+    if !value.split(',').any(is_chunked) {
+        return value.to_string();
+    }
+    value
+        .split(',')
+        .filter(|p| !is_chunked(p))
+        .collect::<Vec<_>>()
+        .join(",")
+        .trim()
+        .to_string()
 }
 
 fn format_http_date(t: &Timestamp) -> S3Result<String> {
@@ -107,4 +118,22 @@ pub(crate) fn timestamp(msec: u64) -> Timestamp {
 /// An ETag value for outputs.
 pub(crate) fn etag(v: &str) -> s3s::dto::ETag {
     s3s::dto::ETag::Strong(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_aws_chunked;
+
+    #[test]
+    fn content_encoding_is_kept_byte_exact_without_aws_chunked() {
+        assert_eq!(without_aws_chunked("deflate, gzip"), "deflate, gzip");
+        assert_eq!(without_aws_chunked("gzip"), "gzip");
+        assert_eq!(without_aws_chunked("aws-chunked"), "");
+        assert_eq!(without_aws_chunked("aws-chunked, gzip"), "gzip");
+        assert_eq!(without_aws_chunked("gzip,aws-chunked"), "gzip");
+        assert_eq!(
+            without_aws_chunked("deflate, AWS-Chunked, gzip"),
+            "deflate, gzip"
+        );
+    }
 }

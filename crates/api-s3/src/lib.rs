@@ -4,8 +4,10 @@
 //! S3 errors ([`error::to_s3`]). Every operation not implemented here answers
 //! `501 NotImplemented`.
 //!
-//! Main types: [`S3Frontend`] (the `s3s::S3` implementation) and [`serve`] (the
-//! HTTP accept loop: TCP_NODELAY, request ids, graceful shutdown).
+//! Main types: [`S3Frontend`] (the `s3s::S3` implementation), [`S3Endpoint`]
+//! and [`serve`] (the HTTP side: TCP_NODELAY, request ids, log levels by
+//! status, graceful shutdown, and the few fixes a request needs before s3s
+//! sees it).
 
 mod access;
 mod buckets;
@@ -18,13 +20,14 @@ mod listing;
 mod multipart;
 mod objects;
 mod server;
+mod sig_v2_path;
 
 use hangar_model::schema::access_key::AccessKey;
 use hangar_model::ObjectService;
 use s3s::auth::Credentials;
 use s3s::S3Result;
 
-pub use server::{build_service, serve, S3Settings};
+pub use server::{build_endpoint, build_service, serve, S3Endpoint, S3Settings};
 
 /// The S3 operations of Hangar.
 #[derive(Clone, Debug)]

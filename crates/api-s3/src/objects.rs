@@ -197,7 +197,7 @@ impl S3Frontend {
     ) -> S3Result<Located> {
         let (version, data) = self.model.get_object(bucket, key).await.map_err(to_s3)?;
         let meta = data.meta().cloned().ok_or_else(|| s3_error!(NoSuchKey))?;
-        conditions::check(cond, &meta.etag, version.timestamp, true)?;
+        conditions::check_read(cond, &meta, version.timestamp)?;
         let (span, parts) = match (part_number, range) {
             (Some(_), Some(_)) => {
                 return Err(s3_error!(

@@ -11,9 +11,10 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::access::{AccessRules, KeyStore};
+use crate::sig_v2_path::BucketPaths;
 use crate::S3Frontend;
 
 /// Most client connections served at once; further ones wait in the backlog.
@@ -63,8 +64,27 @@ pub fn build_service(
     Ok(b.build())
 }
 
+/// The S3 service and what the HTTP side does around it.
+#[derive(Clone, Debug)]
+pub struct S3Endpoint {
+    service: S3Service,
+    paths: BucketPaths,
+}
+
+/// The S3 endpoint of `model`, for [`serve`].
+pub fn build_endpoint(
+    model: ObjectService,
+    settings: S3Settings,
+) -> Result<S3Endpoint, s3s::host::DomainError> {
+    let paths = BucketPaths::new(model.clone(), settings.root_domain.clone());
+    Ok(S3Endpoint {
+        service: build_service(model, settings)?,
+        paths,
+    })
+}
+
 /// Serves S3 on `listener` until `shutdown`, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, service: S3Service, shutdown: CancellationToken) {
+pub async fn serve(listener: TcpListener, endpoint: S3Endpoint, shutdown: CancellationToken) {
     let permits = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     let conns = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -89,11 +109,11 @@ pub async fn serve(listener: TcpListener, service: S3Service, shutdown: Cancella
         if let Err(e) = stream.set_nodelay(true) {
             debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let service = service.clone();
+        let endpoint = endpoint.clone();
         let stop = conns.clone();
         let ids = next_id.clone();
         tasks.spawn(async move {
-            serve_connection(stream, peer, service, stop, ids).await;
+            serve_connection(stream, peer, endpoint, stop, ids).await;
             drop(permit);
         });
         while tasks.try_join_next().is_some() {}
@@ -106,6 +126,66 @@ pub async fn serve(listener: TcpListener, service: S3Service, shutdown: Cancella
     .await;
 }
 
+/// One request: the fixes it needs before s3s sees it, s3s, then the request
+/// id, the log line and the connection's fate.
+async fn handle(
+    endpoint: S3Endpoint,
+    mut req: http::Request<hyper::body::Incoming>,
+    id: String,
+) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    endpoint.paths.align(&mut req).await;
+    let unanswered_expect = expects_continue_without_body(req.headers());
+    let mut resp = hyper::service::Service::call(&endpoint.service, req).await?;
+    let status = resp.status();
+    log_request(&id, status, &method, &path);
+    if let Ok(v) = http::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
+    if unanswered_expect {
+        // hyper sends no `100 Continue` for an empty body. Some clients
+        // (botocore) then misread the next response on the connection, so
+        // this connection ends with this response.
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    Ok(resp)
+}
+
+/// Whether a request asks for `100 Continue` with an empty body, which hyper
+/// answers with the final response alone.
+fn expects_continue_without_body(h: &http::HeaderMap) -> bool {
+    let expects = h
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    let length = h
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok());
+    let empty = match length {
+        Some(l) => l.trim() == "0",
+        None => !h.contains_key(http::header::TRANSFER_ENCODING),
+    };
+    expects && empty
+}
+
+/// One line per request, at the level its outcome deserves: client errors
+/// and unsupported operations are the client's business (debug),
+/// unavailability is a warning, any other server error an error.
+fn log_request(id: &str, status: http::StatusCode, method: &http::Method, path: &str) {
+    let code = status.as_u16();
+    match code {
+        503 => warn!(request_id = %id, status = code, %method, %path, "s3 request: unavailable"),
+        500..=599 if code != 501 => {
+            error!(request_id = %id, status = code, %method, %path, "s3 request: server error");
+        }
+        _ => debug!(request_id = %id, status = code, %method, %path, "s3 request"),
+    }
+}
+
 fn rand_start() -> u64 {
     u64::from(std::process::id()) << 32
 }
@@ -113,23 +193,14 @@ fn rand_start() -> u64 {
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
-    service: S3Service,
+    endpoint: S3Endpoint,
     stop: CancellationToken,
     ids: Arc<AtomicU64>,
 ) {
     let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-        let service = service.clone();
+        let endpoint = endpoint.clone();
         let id = format!("{:016X}", ids.fetch_add(1, Ordering::Relaxed));
-        let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        async move {
-            let mut resp = hyper::service::Service::call(&service, req).await?;
-            debug!(request_id = %id, status = resp.status().as_u16(), %method, %path, "s3 request");
-            if let Ok(v) = http::HeaderValue::from_str(&id) {
-                resp.headers_mut().insert("x-amz-request-id", v);
-            }
-            Ok::<_, s3s::HttpError>(resp)
-        }
+        handle(endpoint, req, id)
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // A connection's read buffer may grow to this size (hyper's default is about

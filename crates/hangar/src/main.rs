@@ -2,6 +2,8 @@
 //! `hangar bucket ...`, `hangar node ...`, `hangar status` and
 //! `hangar layout ...` are clients of a node's admin API.
 
+#[macro_use]
+mod output;
 mod cli;
 mod config;
 mod server;
@@ -139,11 +141,23 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), coloured only on
+/// a terminal. The s3s protocol library logs every failed request at ERROR,
+/// client errors included; its lines stay off unless `RUST_LOG` names it
+/// (the S3 endpoint logs each request itself, at the level its status calls for).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string());
+    let spec = if spec.contains("s3s") {
+        spec
+    } else {
+        format!("{spec},s3s=off")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -258,27 +272,32 @@ async fn announce(
     }
     let s3 = format!("http://{}", running.s3_addr);
     let admin = format!("http://{}", running.admin_addr);
-    println!(
-        "Hangar is running (single node, data in {})",
+    let mut banner = format!(
+        "Hangar is running (single node, data in {})\n",
         args.data_dir.display()
     );
-    println!("  S3 endpoint:       {s3}");
-    println!("  region:            {}", config.region);
-    println!("  access key id:     {}", key.id);
-    println!("  secret access key: {}", key.secret);
+    banner += &format!("  S3 endpoint:       {s3}\n");
+    banner += &format!("  region:            {}\n", config.region);
+    banner += &format!("  access key id:     {}\n", key.id);
+    banner += &format!("  secret access key: {}\n", key.secret);
     if let Some(b) = &args.bucket {
-        println!("  bucket:            {b}");
+        banner += &format!("  bucket:            {b}\n");
     }
-    println!(
-        "  admin endpoint:    {admin} (token in {})",
+    banner += &format!(
+        "  admin endpoint:    {admin} (token in {})\n",
         config.metadata_dir.join("admin_token").display()
     );
-    println!(
-        "  node:              {}@{}",
+    banner += &format!(
+        "  node:              {}@{}\n",
         running.node.to_hex(),
         running.rpc_addr
     );
-    println!("Try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url {s3} --region {} s3 ls", key.id, key.secret, config.region);
+    banner += &format!("Try: AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws --endpoint-url {s3} --region {} s3 ls\n", key.id, key.secret, config.region);
+    // A server whose stdout was closed keeps serving: the banner is a courtesy.
+    let mut stdout = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut stdout, banner.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut stdout));
+    drop(stdout);
     let ready = serde_json::json!({
         "s3_endpoint": s3,
         "admin_endpoint": admin,

@@ -180,7 +180,7 @@ pub async fn start(
         node,
         rpc_addr: cluster.rpc_addr(),
     };
-    let service = hangar_api_s3::build_service(
+    let s3_endpoint = hangar_api_s3::build_endpoint(
         model.clone(),
         hangar_api_s3::S3Settings {
             region: config.region.clone(),
@@ -191,7 +191,11 @@ pub async fn start(
     .map_err(|e| anyhow::anyhow!("s3_api.root_domain: {e:?}"))?;
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(hangar_api_s3::serve(s3_listener, service, shutdown.clone()));
+    tasks.spawn(hangar_api_s3::serve(
+        s3_listener,
+        s3_endpoint,
+        shutdown.clone(),
+    ));
     let token = config.admin_token.clone();
     let (m, c, s) = (model.clone(), cluster.clone(), shutdown.clone());
     tasks.spawn(async move {

@@ -4,6 +4,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha1::Digest as _;
+use sha2::Digest as _;
 
 /// A checksum algorithm of the S3 API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

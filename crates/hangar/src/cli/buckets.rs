@@ -21,7 +21,7 @@ pub async fn run_bucket(target: AdminTarget, command: BucketCommand) -> anyhow::
                     global_alias: name,
                 }))
                 .await?;
-            print!("{}", render_bucket(&bucket));
+            out!("{}", render_bucket(&bucket));
         }
         BucketCommand::List => {
             let buckets: ListBucketsResponse = client.call(&AdminRequest::ListBuckets).await?;
@@ -43,14 +43,14 @@ pub async fn run_bucket(target: AdminTarget, command: BucketCommand) -> anyhow::
                 })
                 .collect();
             rows.sort_by(|a, b| a[1].cmp(&b[1]));
-            print!(
+            out!(
                 "{}",
                 render(&["ID", "GLOBAL ALIASES", "LOCAL ALIASES", "CREATED"], &rows)
             );
         }
         BucketCommand::Info { bucket } => {
             let bucket = client.find_bucket(&bucket).await?;
-            print!("{}", render_bucket(&bucket));
+            out!("{}", render_bucket(&bucket));
         }
         BucketCommand::Delete { bucket } => {
             let bucket = client.find_bucket(&bucket).await?;
@@ -59,7 +59,7 @@ pub async fn run_bucket(target: AdminTarget, command: BucketCommand) -> anyhow::
                     id: bucket.id.clone(),
                 }))
                 .await?;
-            println!(
+            outln!(
                 "Deleted bucket {} ({}).",
                 bucket.id,
                 list(&bucket.global_aliases)
@@ -68,12 +68,12 @@ pub async fn run_bucket(target: AdminTarget, command: BucketCommand) -> anyhow::
         BucketCommand::Allow { bucket, grant } => {
             let request = permission_request(&client, &bucket, grant).await?;
             let bucket = client.call(&AdminRequest::AllowBucketKey(request)).await?;
-            print!("{}", render_bucket(&bucket));
+            out!("{}", render_bucket(&bucket));
         }
         BucketCommand::Deny { bucket, grant } => {
             let request = permission_request(&client, &bucket, grant).await?;
             let bucket = client.call(&AdminRequest::DenyBucketKey(request)).await?;
-            print!("{}", render_bucket(&bucket));
+            out!("{}", render_bucket(&bucket));
         }
         BucketCommand::Alias {
             bucket,
@@ -82,7 +82,7 @@ pub async fn run_bucket(target: AdminTarget, command: BucketCommand) -> anyhow::
         } => {
             let request = alias_request(&client, &bucket, new_alias, local).await?;
             let bucket = client.call(&AdminRequest::AddBucketAlias(request)).await?;
-            print!("{}", render_bucket(&bucket));
+            out!("{}", render_bucket(&bucket));
         }
         BucketCommand::Unalias {
             bucket,
@@ -93,7 +93,7 @@ pub async fn run_bucket(target: AdminTarget, command: BucketCommand) -> anyhow::
             let bucket = client
                 .call(&AdminRequest::RemoveBucketAlias(request))
                 .await?;
-            print!("{}", render_bucket(&bucket));
+            out!("{}", render_bucket(&bucket));
         }
     }
     Ok(())

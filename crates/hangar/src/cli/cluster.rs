@@ -40,7 +40,7 @@ pub async fn run_node(target: AdminTarget, command: NodeCommand) -> anyhow::Resu
                 let why = info.error.values().next().cloned().unwrap_or_default();
                 bail!("the node did not describe itself: {why}");
             };
-            println!("{}", me.rpc_peer);
+            outln!("{}", me.rpc_peer);
         }
         NodeCommand::Connect { peers } => {
             let outcomes: ConnectClusterNodesResponse = client
@@ -51,7 +51,7 @@ pub async fn run_node(target: AdminTarget, command: NodeCommand) -> anyhow::Resu
             let mut failed = 0;
             for (peer, outcome) in peers.iter().zip(&outcomes.0) {
                 if outcome.success {
-                    println!("Connected to {peer}.");
+                    outln!("Connected to {peer}.");
                 } else {
                     failed += 1;
                     let why = outcome.error.as_deref().unwrap_or("unknown error");
@@ -74,13 +74,13 @@ pub async fn run_status(target: AdminTarget) -> anyhow::Result<()> {
         .call(&AdminRequest::GetClusterHealth)
         .await
         .context("asking for the cluster's health")?;
-    print!("{}", render_status(&status, &health));
+    out!("{}", render_status(&status, &health));
     let workers: GetWorkerStatusResponse = client
         .call(&AdminRequest::GetWorkerStatus)
         .await
         .context("asking for the node's workers")?;
-    println!("\nWorkers of this node:");
-    print!("{}", super::workers::render_workers(&workers));
+    outln!("\nWorkers of this node:");
+    out!("{}", super::workers::render_workers(&workers));
     Ok(())
 }
 

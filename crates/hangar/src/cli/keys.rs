@@ -20,7 +20,7 @@ pub async fn run_key(target: AdminTarget, command: KeyCommand) -> anyhow::Result
                     name: Some(name),
                 }))
                 .await?;
-            print!("{}", render_key(&key));
+            out!("{}", render_key(&key));
         }
         KeyCommand::Import { id, secret, name } => {
             let key: GetKeyInfoResponse = client
@@ -30,16 +30,16 @@ pub async fn run_key(target: AdminTarget, command: KeyCommand) -> anyhow::Result
                     name,
                 }))
                 .await?;
-            print!("{}", render_key(&key));
+            out!("{}", render_key(&key));
         }
         KeyCommand::List => {
             let keys: ListKeysResponse = client.call(&AdminRequest::ListKeys).await?;
             let rows: Vec<Vec<String>> = keys.0.into_iter().map(|k| vec![k.id, k.name]).collect();
-            print!("{}", render(&["ID", "NAME"], &rows));
+            out!("{}", render(&["ID", "NAME"], &rows));
         }
         KeyCommand::Info { key, show_secret } => {
             let key = client.find_key(&key, show_secret).await?;
-            print!("{}", render_key(&key));
+            out!("{}", render_key(&key));
         }
         KeyCommand::Delete { key } => {
             let key = client.find_key(&key, false).await?;
@@ -48,17 +48,17 @@ pub async fn run_key(target: AdminTarget, command: KeyCommand) -> anyhow::Result
                     id: key.access_key_id.clone(),
                 }))
                 .await?;
-            println!("Deleted key {} ({}).", key.access_key_id, key.name);
+            outln!("Deleted key {} ({}).", key.access_key_id, key.name);
         }
         KeyCommand::Allow { key, create_bucket } => {
             let perm = KeyPerm { create_bucket };
             let key = update(&client, &key, Some(perm), None).await?;
-            print!("{}", render_key(&key));
+            out!("{}", render_key(&key));
         }
         KeyCommand::Deny { key, create_bucket } => {
             let perm = KeyPerm { create_bucket };
             let key = update(&client, &key, None, Some(perm)).await?;
-            print!("{}", render_key(&key));
+            out!("{}", render_key(&key));
         }
     }
     Ok(())

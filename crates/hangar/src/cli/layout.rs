@@ -109,11 +109,11 @@ pub async fn run_layout(target: AdminTarget, command: LayoutCommand) -> anyhow::
         LayoutCommand::Show => {
             let layout: GetClusterLayoutResponse =
                 client.call(&AdminRequest::GetClusterLayout).await?;
-            print!("{}", render_layout(&layout));
+            out!("{}", render_layout(&layout));
             if has_staged(&layout) {
-                println!();
-                print!("{}", render_staged(&layout));
-                println!();
+                outln!();
+                out!("{}", render_staged(&layout));
+                outln!();
                 let preview = client
                     .call::<PreviewClusterLayoutChangesResponse>(
                         &AdminRequest::PreviewClusterLayoutChanges,
@@ -121,19 +121,19 @@ pub async fn run_layout(target: AdminTarget, command: LayoutCommand) -> anyhow::
                     .await;
                 match preview {
                     Ok(p) => {
-                        println!("==== WHAT APPLYING WOULD DO ====");
+                        outln!("==== WHAT APPLYING WOULD DO ====");
                         for line in &p.message {
-                            println!("{line}");
+                            outln!("{line}");
                         }
-                        println!();
-                        println!(
+                        outln!();
+                        outln!(
                             "To apply: hangar layout apply --version {}\nTo drop the staged changes: hangar layout revert",
                             p.new_layout.version
                         );
                     }
                     Err(e) => {
-                        println!("The staged changes cannot be applied: {e:#}");
-                        println!("Change them, or drop them with: hangar layout revert");
+                        outln!("The staged changes cannot be applied: {e:#}");
+                        outln!("Change them, or drop them with: hangar layout revert");
                     }
                 }
             }
@@ -170,10 +170,10 @@ pub async fn run_layout(target: AdminTarget, command: LayoutCommand) -> anyhow::
                 ))
                 .await?;
             for line in &applied.message {
-                println!("{line}");
+                outln!("{line}");
             }
-            println!();
-            println!("Layout version {} applied.", applied.layout.version);
+            outln!();
+            outln!("Layout version {} applied.", applied.layout.version);
         }
         LayoutCommand::SkipDeadNodes {
             version,
@@ -188,25 +188,25 @@ pub async fn run_layout(target: AdminTarget, command: LayoutCommand) -> anyhow::
                 ))
                 .await?;
             for n in &r.ack_updated {
-                println!(
+                outln!(
                     "Acknowledged version {version} for {}.",
                     &n[..16.min(n.len())]
                 );
             }
             for n in &r.sync_updated {
-                println!(
+                outln!(
                     "Counted {} as synced to version {version}.",
                     &n[..16.min(n.len())]
                 );
             }
             if r.ack_updated.is_empty() && r.sync_updated.is_empty() {
-                println!("No down node was holding layout version {version} back.");
+                outln!("No down node was holding layout version {version} back.");
             }
         }
         LayoutCommand::Revert => {
             let layout: GetClusterLayoutResponse =
                 client.call(&AdminRequest::RevertClusterLayout).await?;
-            println!(
+            outln!(
                 "Staged changes dropped; layout version {} stays.",
                 layout.version
             );
@@ -214,7 +214,7 @@ pub async fn run_layout(target: AdminTarget, command: LayoutCommand) -> anyhow::
         LayoutCommand::History => {
             let history: GetClusterLayoutHistoryResponse =
                 client.call(&AdminRequest::GetClusterLayoutHistory).await?;
-            print!("{}", render_history(&history));
+            out!("{}", render_history(&history));
         }
     }
     Ok(())
@@ -231,8 +231,8 @@ async fn stage(
             UpdateClusterLayoutRequest { roles, parameters },
         ))
         .await?;
-    print!("{}", render_staged(&layout));
-    println!("\nSee what applying them would do with: hangar layout show");
+    out!("{}", render_staged(&layout));
+    outln!("\nSee what applying them would do with: hangar layout show");
     Ok(())
 }
 

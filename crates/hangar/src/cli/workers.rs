@@ -41,7 +41,7 @@ pub async fn run_worker(target: AdminTarget, command: WorkerCommand) -> anyhow::
         WorkerCommand::List => {
             let status: GetWorkerStatusResponse =
                 client.call(&AdminRequest::GetWorkerStatus).await?;
-            print!("{}", render_workers(&status));
+            out!("{}", render_workers(&status));
         }
     }
     Ok(())
@@ -62,7 +62,7 @@ pub async fn run_repair(target: AdminTarget, what: RepairWhat) -> anyhow::Result
             LaunchRepairOperationRequest { repair_type },
         ))
         .await?;
-    println!("Started: {}.", r.started);
+    outln!("Started: {}.", r.started);
     Ok(())
 }
 

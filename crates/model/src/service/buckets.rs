@@ -8,7 +8,7 @@ use super::ObjectService;
 use crate::schema::access_key::{AccessKey, Permission};
 use crate::schema::bucket::{Bucket, BucketAlias};
 use crate::schema::global_partition;
-use crate::schema::object::{bucket_partition, VersionState};
+use crate::schema::object::{bucket_partition, Object, VersionState};
 use crate::{Error, Result};
 
 /// Most buckets or aliases listed at once.
@@ -164,6 +164,43 @@ impl ObjectService {
 
     /// Whether the bucket holds no object and no upload (read from a quorum).
     pub async fn is_bucket_empty(&self, id: &Uuid) -> Result<bool> {
+        let mut found = false;
+        self.scan_bucket(id, |o| {
+            found |= o.visible().is_some()
+                || o.versions
+                    .iter()
+                    .any(|v| matches!(v.state, VersionState::Uploading { .. }));
+            !found
+        })
+        .await?;
+        Ok(!found)
+    }
+
+    /// Whether the bucket holds an object, or a single-request upload still in
+    /// flight (read from a quorum). Multipart uploads do not count: deleting the
+    /// bucket aborts them.
+    async fn holds_objects(&self, id: &Uuid) -> Result<bool> {
+        let mut found = false;
+        self.scan_bucket(id, |o| {
+            found |= o.visible().is_some()
+                || o.versions.iter().any(|v| {
+                    matches!(
+                        v.state,
+                        VersionState::Uploading {
+                            multipart: false,
+                            ..
+                        }
+                    )
+                });
+            !found
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Calls `visit` on each object row of the bucket, in key order, a batch
+    /// at a time, until it returns false.
+    async fn scan_bucket(&self, id: &Uuid, mut visit: impl FnMut(&Object) -> bool) -> Result<()> {
         let pk = bucket_partition(id);
         let mut start = Vec::new();
         loop {
@@ -172,20 +209,55 @@ impl ObjectService {
                 .objects
                 .read_range(&pk, &start, EMPTINESS_BATCH)
                 .await?;
-            if batch.iter().any(|o| {
-                o.visible().is_some()
-                    || o.versions
-                        .iter()
-                        .any(|v| matches!(v.state, VersionState::Uploading { .. }))
-            }) {
-                return Ok(false);
+            for o in &batch {
+                if !visit(o) {
+                    return Ok(());
+                }
             }
             match batch.last() {
                 Some(last) if batch.len() == EMPTINESS_BATCH => {
                     start = last.key.as_bytes().to_vec();
                     start.push(0);
                 }
-                _ => return Ok(true),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Aborts every multipart upload in progress in the bucket, a batch of
+    /// rows at a time; their parts are released like those of any abort.
+    async fn abort_bucket_uploads(&self, id: &Uuid) -> Result<()> {
+        let pk = bucket_partition(id);
+        let mut start = Vec::new();
+        loop {
+            let batch = self
+                .inner
+                .objects
+                .read_range(&pk, &start, EMPTINESS_BATCH)
+                .await?;
+            for o in &batch {
+                for v in &o.versions {
+                    if matches!(
+                        v.state,
+                        VersionState::Uploading {
+                            multipart: true,
+                            ..
+                        }
+                    ) {
+                        match self.abort_multipart_upload(*id, &o.key, v.uuid).await {
+                            // Completed or aborted meanwhile through another node.
+                            Ok(()) | Err(Error::NoSuchUpload) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+            }
+            match batch.last() {
+                Some(last) if batch.len() == EMPTINESS_BATCH => {
+                    start = last.key.as_bytes().to_vec();
+                    start.push(0);
+                }
+                _ => return Ok(()),
             }
         }
     }
@@ -200,7 +272,9 @@ impl ObjectService {
         }
     }
 
-    /// Deletes an empty bucket and frees its names.
+    /// Deletes a bucket that holds no object, and frees its names. Multipart
+    /// uploads still in progress are aborted with it, as S3 does; an object,
+    /// or a single-request upload in flight, keeps it (`BucketNotEmpty`).
     pub async fn delete_bucket(&self, id: &Uuid) -> Result<()> {
         // Writes into the bucket through this node wait, so that none lands
         // between the emptiness check and the deletion.
@@ -209,9 +283,10 @@ impl ObjectService {
             .get_bucket(id)
             .await?
             .ok_or(Error::NoSuchBucket { name: id.to_hex() })?;
-        if !self.is_bucket_empty(id).await? {
+        if self.holds_objects(id).await? {
             return Err(Error::BucketNotEmpty);
         }
+        self.abort_bucket_uploads(id).await?;
         let ts = self.inner.clock.now();
         bucket.deleted.set(ts, true);
         let mut batch = WriteBatch::new(&self.inner.replicator);

@@ -609,3 +609,53 @@ async fn repair_versions_releases_only_data_no_version_uses() {
     let again = svc.repair_versions().await.expect("repair");
     assert_eq!((again.checked, again.released), (4, 0));
 }
+
+#[tokio::test]
+async fn deleting_a_bucket_aborts_its_multipart_uploads_but_objects_keep_it() {
+    let f = fixture().await;
+    let other = f.svc.create_bucket("bucket2", None).await.expect("bucket");
+    let up = f
+        .svc
+        .create_multipart_upload(other, "mp", vec![])
+        .await
+        .expect("create");
+    f.svc
+        .upload_part(
+            other,
+            "mp",
+            up,
+            1,
+            PutParams::default(),
+            body(pattern(9000)),
+        )
+        .await
+        .expect("part");
+    f.svc
+        .put_object(other, "obj", PutParams::default(), body(vec![1; 10]))
+        .await
+        .expect("put");
+    let err = f
+        .svc
+        .delete_bucket(&other)
+        .await
+        .expect_err("an object keeps it");
+    assert!(matches!(err, Error::BucketNotEmpty), "{err:?}");
+    // The refused deletion changed nothing: the upload still takes parts.
+    f.svc
+        .upload_part(other, "mp", up, 2, PutParams::default(), body(vec![2; 10]))
+        .await
+        .expect("part after a refused deletion");
+    f.svc.delete_object(other, "obj").await.expect("delete");
+    f.svc
+        .delete_bucket(&other)
+        .await
+        .expect("only an upload is left");
+    assert!(f.svc.get_bucket(&other).await.expect("get").is_none());
+    assert!(f.svc.is_bucket_empty(&other).await.expect("empty check"));
+    // The upload's parts are released like those of any abort.
+    assert_eq!(f.svc.release_ended_uploads().await.expect("ended"), 1);
+    assert!(f.svc.release_some(1000).await.expect("release") >= 1);
+    f.wall.advance(2000);
+    f.svc.blocks().collect_garbage(1000).await.expect("gc");
+    assert_eq!(f.svc.blocks().count_files(), 0);
+}
