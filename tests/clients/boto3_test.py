@@ -314,6 +314,19 @@ def test_no_such_key(s3):
         raise AssertionError("get_object of a missing key succeeded")
     except ClientError as e:
         assert err_code(e) == ("NoSuchKey", 404), err_code(e)
+        # The error body names the resource and the request, as S3's does.
+        err, meta = e.response["Error"], e.response["ResponseMetadata"]
+        assert err.get("Resource") == f"/{BUCKET}/does/not/exist", err
+        assert meta["RequestId"] == meta["HTTPHeaders"]["x-amz-request-id"], meta
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "does/not/exist"})
+    try:
+        URLOPEN(url, timeout=30)
+        raise AssertionError("presigned GET of a missing key succeeded")
+    except urllib.error.HTTPError as e:
+        body = e.read().decode()
+        rid = e.headers["x-amz-request-id"]
+        assert e.code == 404 and f"<RequestId>{rid}</RequestId>" in body, (e.code, rid, body)
+        assert f"<Resource>/{BUCKET}/does/not/exist</Resource>" in body, body
     try:
         s3.get_object(Bucket="no-such-bucket-here", Key="x")
         raise AssertionError("get_object in a missing bucket succeeded")

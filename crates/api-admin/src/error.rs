@@ -113,6 +113,9 @@ impl Error {
     pub fn code_and_status(&self) -> (&'static str, StatusCode) {
         use hangar_model::Error as M;
         match self {
+            Error::Model(e) if e.is_unavailable() => {
+                ("ServiceUnavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
             Error::Model(e) => match e {
                 M::NoSuchBucket { .. } => ("NoSuchBucket", StatusCode::NOT_FOUND),
                 M::NoSuchKey => ("NoSuchKey", StatusCode::NOT_FOUND),
@@ -137,7 +140,8 @@ impl Error {
                 | M::Block(_)
                 | M::Db(_)
                 | M::Encoding(_)
-                | M::Layout(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
+                | M::Layout(_)
+                | M::Internal(_) => ("InternalError", StatusCode::INTERNAL_SERVER_ERROR),
             },
             Error::Unauthorized => ("Unauthorized", StatusCode::UNAUTHORIZED),
             Error::Forbidden => ("Forbidden", StatusCode::FORBIDDEN),
@@ -181,7 +185,9 @@ impl Error {
     /// described in the log, not to the client.
     pub fn body(&self, path: &str) -> ErrorBody {
         let (code, status) = self.code_and_status();
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "too few nodes answered; retry once they are reachable".to_string()
+        } else if status.is_server_error() {
             "internal error, see the server log".to_string()
         } else {
             self.to_string()

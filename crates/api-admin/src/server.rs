@@ -9,7 +9,9 @@ use bytes::Bytes;
 use hangar_cluster::System;
 use hangar_model::ObjectService;
 use hangar_util::Hash;
-use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{
+    ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -148,7 +150,9 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Full<Byt
             }
             Err(e) => {
                 let (code, status) = e.code_and_status();
-                if status.is_server_error() {
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    warn!(%code, error = %e, "admin request: cluster unavailable");
+                } else if status.is_server_error() {
                     error!(%code, error = %e, "admin request failed");
                 } else {
                     debug!(%code, status = status.as_u16(), error = %e, "admin request refused");
@@ -264,10 +268,19 @@ fn error_response(error: &Error, path: &str) -> Response<Full<Bytes>> {
                 response.headers_mut().insert(ALLOW, v);
             }
         }
+        _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
         _ => {}
     }
     response
 }
+
+/// How long a client should wait before retrying a request the cluster could
+/// not serve (too few nodes answered): about the time peers take to reconnect.
+const RETRY_AFTER_SECS: &str = "1";
 
 fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
     let body = serde_json::to_vec(value).expect("response types serialise to JSON without fail");

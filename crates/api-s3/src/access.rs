@@ -22,13 +22,24 @@ pub struct KeyStore(pub ObjectService);
 #[async_trait::async_trait]
 impl S3Auth for KeyStore {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.0.get_key(access_key).await {
-            Ok(k) => Ok(SecretKey::from(k.secret)),
-            Err(_) => Err(s3_error!(
-                InvalidAccessKeyId,
-                "The AWS access key Id you provided does not exist in our records."
-            )),
-        }
+        self.0
+            .get_key(access_key)
+            .await
+            .map(|k| SecretKey::from(k.secret))
+            .map_err(key_error)
+    }
+}
+
+/// The S3 error for a failed key lookup: only a key that does not exist is
+/// `InvalidAccessKeyId`; a lookup that could not be done (too few replicas
+/// answered) is the server's, and the client should retry.
+pub(crate) fn key_error(e: hangar_model::Error) -> S3Error {
+    match e {
+        hangar_model::Error::NoSuchAccessKey { .. } => s3_error!(
+            InvalidAccessKeyId,
+            "The AWS access key Id you provided does not exist in our records."
+        ),
+        other => crate::error::to_s3(other),
     }
 }
 

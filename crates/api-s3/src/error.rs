@@ -2,10 +2,20 @@
 
 use hangar_model::Error;
 use s3s::{S3Error, S3ErrorCode};
-use tracing::error;
+use tracing::{error, warn};
+
+/// How long a client should wait before retrying a request the cluster could
+/// not serve: about the time peers take to reconnect.
+pub const RETRY_AFTER_SECS: &str = "1";
 
 /// The S3 error for a model error. Internal details go to the log only.
+/// When too few nodes answered, the answer is `503 ServiceUnavailable` with
+/// `Retry-After`, which every S3 client retries.
 pub fn to_s3(e: Error) -> S3Error {
+    if e.is_unavailable() {
+        warn!(error = %e, "cluster unavailable for a request");
+        return unavailable("Too few nodes holding this data answered. Please retry.");
+    }
     let (code, message): (S3ErrorCode, String) = match &e {
         Error::NoSuchBucket { .. } => (
             S3ErrorCode::NoSuchBucket,
@@ -65,7 +75,8 @@ pub fn to_s3(e: Error) -> S3Error {
         | Error::Block(_)
         | Error::Db(_)
         | Error::Encoding(_)
-        | Error::Layout(_) => {
+        | Error::Layout(_)
+        | Error::Internal(_) => {
             error!(error = %e, "internal error");
             (
                 S3ErrorCode::InternalError,
@@ -79,6 +90,22 @@ pub fn to_s3(e: Error) -> S3Error {
         // Custom codes have no status of their own; every one we use is a 400.
         err.set_status_code(http::StatusCode::BAD_REQUEST);
     }
+    err
+}
+
+/// `503 ServiceUnavailable` with `Retry-After`: the request may succeed later.
+pub(crate) fn unavailable(message: &'static str) -> S3Error {
+    let mut err = S3Error::with_message(S3ErrorCode::ServiceUnavailable, message);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static(RETRY_AFTER_SECS),
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    err.set_headers(headers);
     err
 }
 

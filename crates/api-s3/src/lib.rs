@@ -57,7 +57,7 @@ impl S3Frontend {
         self.model
             .get_key(&c.access_key)
             .await
-            .map_err(|_| s3s::s3_error!(InvalidAccessKeyId))
+            .map_err(access::key_error)
     }
 
     /// Resolves `bucket` for `key` and checks the permission.

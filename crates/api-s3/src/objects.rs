@@ -75,16 +75,18 @@ pub(crate) fn reject_version_id(v: Option<&String>) -> S3Result<()> {
     }
 }
 
+/// The visible version of `key` with its metadata; `None` when there is none.
+/// A failed read is an error, never taken for an absent key.
 async fn current_meta(
     model: &ObjectService,
     bucket: &hangar_util::Uuid,
     key: &str,
-) -> Option<(ObjectVersion, ObjectMeta)> {
-    model
-        .get_object(bucket, key)
-        .await
-        .ok()
-        .and_then(|(v, d)| d.meta().cloned().map(|m| (v, m)))
+) -> S3Result<Option<(ObjectVersion, ObjectMeta)>> {
+    match model.get_object(bucket, key).await {
+        Ok((v, d)) => Ok(d.meta().cloned().map(|m| (v, m))),
+        Err(hangar_model::Error::NoSuchKey) => Ok(None),
+        Err(e) => Err(to_s3(e)),
+    }
 }
 
 /// The version a GET or HEAD reads, and which bytes of it.
@@ -123,7 +125,7 @@ impl S3Frontend {
                 if_none_match: i.if_none_match.as_ref(),
                 ..Default::default()
             };
-            match current_meta(&self.model, &bucket, &i.key).await {
+            match current_meta(&self.model, &bucket, &i.key).await? {
                 Some((v, m)) => conditions::check(&c, &m.etag, v.timestamp, false)?,
                 None if i.if_match.is_some() => return Err(s3_error!(NoSuchKey)),
                 None => {}
@@ -257,9 +259,8 @@ impl S3Frontend {
             .await
             .map_err(|e| {
                 warn!(bucket = %i.bucket, key = %i.key, error = %e, "object data unreadable");
-                s3_error!(
-                    ServiceUnavailable,
-                    "The object's data cannot be read right now. Please try again."
+                crate::error::unavailable(
+                    "The object's data cannot be read right now. Please try again.",
                 )
             })?;
         let (h, status) = describe(&located, i.range.is_some(), i.checksum_mode.as_ref());

@@ -143,6 +143,9 @@ async fn handle(
     if let Ok(v) = http::HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
+    if status.is_client_error() || status.is_server_error() {
+        add_error_details(&mut resp, &path, &id);
+    }
     if unanswered_expect {
         // hyper sends no `100 Continue` for an empty body. Some clients
         // (botocore) then misread the next response on the connection, so
@@ -153,6 +156,41 @@ async fn handle(
         );
     }
     Ok(resp)
+}
+
+/// Adds `<Resource>` (the request path) and `<RequestId>` (equal to
+/// `x-amz-request-id`) to an S3 error body, as S3 sends them; s3s leaves both
+/// out. Error bodies are small and whole in memory; any other body is left as
+/// it is.
+fn add_error_details(resp: &mut http::Response<s3s::Body>, resource: &str, id: &str) {
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return;
+    };
+    let Some(end) = text.rfind("</Error>") else {
+        return;
+    };
+    if text.contains("<RequestId>") {
+        return;
+    }
+    let resource = resource
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let body = format!(
+        "{}<Resource>{resource}</Resource><RequestId>{id}</RequestId>{}",
+        &text[..end],
+        &text[end..]
+    );
+    if resp.headers().contains_key(http::header::CONTENT_LENGTH) {
+        resp.headers_mut().insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(body.len()),
+        );
+    }
+    *resp.body_mut() = s3s::Body::from(body);
 }
 
 /// Whether a request asks for `100 Continue` with an empty body, which hyper

@@ -63,16 +63,12 @@ pub enum Error {
     #[error(transparent)]
     Db(#[from] hangar_db::Error),
     /// Fewer nodes than the write quorum stored the block.
-    #[error("block {hash}: stored on {ok} of the {needed} nodes needed ({errors})")]
+    #[error("block {hash} not stored: {source}")]
     Replication {
         /// The block.
         hash: hangar_util::Hash,
-        /// Copies required.
-        needed: usize,
-        /// Copies made.
-        ok: usize,
-        /// Why the others failed, per node.
-        errors: String,
+        /// How many copies were needed and made, and why the others failed.
+        source: hangar_cluster::quorum::QuorumError,
     },
     /// No node holding the block could return it intact.
     #[error("block {hash} is unavailable ({errors})")]

@@ -169,12 +169,7 @@ impl ReplicatedBlocks {
         progress
             .collect(pending, |_, ()| {})
             .await
-            .map_err(|e| Error::Replication {
-                hash,
-                needed: e.needed,
-                ok: e.ok,
-                errors: e.errors,
-            })
+            .map_err(|source| Error::Replication { hash, source })
     }
 
     /// Reads a block from the nearest node that has it (this node first, if
@@ -463,7 +458,10 @@ mod tests {
             .put(hash, data)
             .await
             .expect_err("one node of three");
-        assert!(matches!(err, Error::Replication { needed: 2, .. }), "{err}");
+        assert!(
+            matches!(&err, Error::Replication { source, .. } if source.needed == 2),
+            "{err}"
+        );
         let (absent, _) = block(6, 1000);
         let err = n.blocks[0].get(absent).await.expect_err("nowhere");
         assert!(matches!(err, Error::Unavailable { .. }), "{err}");

@@ -69,19 +69,6 @@ pub(crate) mod test_support {
 /// Number of partitions the key space is split into.
 pub const PARTITION_COUNT: usize = 256;
 
-/// Errors of the cluster layer.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Fewer nodes answered than the quorum requires.
-    #[error("quorum not reached: {ok}/{needed} succeeded")]
-    Quorum {
-        /// Answers required.
-        needed: usize,
-        /// Answers obtained.
-        ok: usize,
-    },
-}
-
 /// Index of a partition, `0..PARTITION_COUNT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Partition(pub u16);

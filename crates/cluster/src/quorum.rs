@@ -36,16 +36,82 @@ pub enum Strategy {
     Hedged,
 }
 
-/// Why a quorum call failed.
+/// Why one node gave no usable answer to a quorum call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeFailure {
+    /// No connection to the node, or the connection broke: it is down or cut off.
+    Unreachable(String),
+    /// The node did not answer in time.
+    TimedOut,
+    /// The node answered with an error of its own.
+    Failed(String),
+}
+
+impl std::fmt::Display for NodeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeFailure::Unreachable(why) => write!(f, "unreachable ({why})"),
+            NodeFailure::TimedOut => write!(f, "timed out"),
+            NodeFailure::Failed(why) => write!(f, "failed ({why})"),
+        }
+    }
+}
+
+impl From<hangar_net::Error> for NodeFailure {
+    fn from(e: hangar_net::Error) -> Self {
+        use hangar_net::Error as E;
+        match e {
+            E::NotConnected(_) | E::Connect { .. } | E::ConnectionLost(_) | E::Handshake(_) => {
+                NodeFailure::Unreachable(e.to_string())
+            }
+            E::Timeout(_) => NodeFailure::TimedOut,
+            other => NodeFailure::Failed(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for NodeFailure {
+    fn from(why: String) -> Self {
+        NodeFailure::Failed(why)
+    }
+}
+
+/// Why a quorum call failed: fewer nodes answered than needed. The one error
+/// type of every quorum in Hangar (table reads and writes, block writes).
 #[derive(Debug, thiserror::Error)]
-#[error("quorum not reached: {ok} of {needed} needed answered ({errors})")]
+#[error("quorum not reached: {ok} of {needed} needed answered{}", Causes(.failures))]
 pub struct QuorumError {
     /// Answers required.
     pub needed: usize,
     /// Successful answers.
     pub ok: usize,
-    /// The errors, per node.
-    pub errors: String,
+    /// Why each node that was asked and did not count failed. Empty when the
+    /// call was not even tried: fewer nodes hold the partition than needed.
+    pub failures: Vec<(NodeId, NodeFailure)>,
+}
+
+impl QuorumError {
+    /// A quorum that cannot be reached from the start: only `holders` nodes
+    /// can answer where `needed` must.
+    pub fn too_few_nodes(needed: usize, holders: usize) -> Self {
+        QuorumError {
+            needed,
+            ok: holders.min(needed.saturating_sub(1)),
+            failures: Vec::new(),
+        }
+    }
+}
+
+struct Causes<'a>(&'a [(NodeId, NodeFailure)]);
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (node, why)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { "; " };
+            write!(f, "{sep}{node} {why}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Progress of a write that needs a quorum in each of several node sets (one
@@ -115,9 +181,9 @@ impl SetQuorums {
     where
         F: std::future::Future<Output = (NodeId, Result<T, E>)> + Send + 'static,
         T: Send + 'static,
-        E: std::fmt::Display + Send + 'static,
+        E: Into<NodeFailure> + Send + 'static,
     {
-        let mut errors = Vec::new();
+        let mut failures = Vec::new();
         while !self.reached() && !self.lost() {
             let Some((node, result)) = pending.next().await else {
                 break;
@@ -128,7 +194,7 @@ impl SetQuorums {
                     on_ok(node, value);
                 }
                 Err(e) => {
-                    errors.push(format!("{node}: {e}"));
+                    failures.push((node, e.into()));
                     self.fail(node);
                 }
             }
@@ -143,7 +209,7 @@ impl SetQuorums {
         Err(QuorumError {
             needed,
             ok,
-            errors: errors.join("; "),
+            failures,
         })
     }
 
@@ -286,7 +352,7 @@ impl QuorumRpc {
         }
         next += initial;
         let mut ok = Vec::new();
-        let mut errors = Vec::new();
+        let mut failures: Vec<(NodeId, NodeFailure)> = Vec::new();
         while ok.len() < quorum {
             if pending.is_empty() && next >= order.len() {
                 break;
@@ -299,7 +365,7 @@ impl QuorumRpc {
                     match result {
                         Ok(resp) => ok.push((node, resp)),
                         Err(e) => {
-                            errors.push(format!("{node}: {e}"));
+                            failures.push((node, e.into()));
                             if next < order.len() {
                                 pending.push(start_call(order[next]));
                                 hedges.push((Instant::now() + self.hedge_delay(order[next]), order[next]));
@@ -310,7 +376,14 @@ impl QuorumRpc {
                 }
                 () = tokio::time::sleep_until(sleep_until) => {
                     if Instant::now() >= deadline {
-                        errors.push(format!("timed out after {:?}", options.timeout));
+                        // Every node asked that neither answered nor failed.
+                        for node in &order[..next] {
+                            let answered = ok.iter().any(|(n, _)| n == node)
+                                || failures.iter().any(|(n, _)| n == node);
+                            if !answered {
+                                failures.push((*node, NodeFailure::TimedOut));
+                            }
+                        }
                         break;
                     }
                     // The slowest preferred node gets a backup.
@@ -335,7 +408,7 @@ impl QuorumRpc {
         Err(QuorumError {
             needed: quorum,
             ok: ok.len(),
-            errors: errors.join("; "),
+            failures,
         })
     }
 }

@@ -107,6 +107,25 @@ pub enum Error {
     /// The cluster layout could not be updated.
     #[error("layout update: {0}")]
     Layout(String),
+    /// A fault of this server that no request caused (a task that panicked
+    /// or was cancelled).
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Whether too few nodes answered: the cluster cannot serve the request
+    /// now, and the same request may succeed once they are back.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Table(hangar_table::Error::Quorum(_))
+                | Error::Block(
+                    hangar_block::Error::Replication { .. }
+                        | hangar_block::Error::Unavailable { .. }
+                )
+        )
+    }
 }
 
 /// Result with this crate's [`Error`].

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use hangar_cluster::quorum::SetQuorums;
+use hangar_cluster::quorum::{QuorumError, SetQuorums};
 use hangar_cluster::NodeId;
 use hangar_util::encoding::Versioned;
 use serde_bytes::ByteBuf;
@@ -58,10 +58,7 @@ impl WriteBatch {
         }
         let placement = table.placement(&entry.partition_key());
         if let Some((nodes, q)) = placement.write_sets.iter().find(|(n, q)| n.len() < *q) {
-            return Err(Error::Quorum(hangar_cluster::Error::Quorum {
-                needed: *q,
-                ok: nodes.len(),
-            }));
+            return Err(Error::Quorum(QuorumError::too_few_nodes(*q, nodes.len())));
         }
         self.items.push(Item {
             table: S::TREE.0,
@@ -101,7 +98,7 @@ impl WriteBatch {
             })
             .collect();
         let mut items = self.items;
-        let mut errors = Vec::new();
+        let mut failures = Vec::new();
         let all_stored = |items: &[Item]| items.iter().all(|i| i.progress.reached());
         while !all_stored(&items) {
             let Some((node, indexes, result)) = pending.next().await else {
@@ -110,7 +107,7 @@ impl WriteBatch {
             match result {
                 Ok(()) => indexes.iter().for_each(|i| items[*i].progress.ack(node)),
                 Err(e) => {
-                    errors.push(format!("{node}: {e}"));
+                    failures.push((node, e.into()));
                     indexes.iter().for_each(|i| items[*i].progress.fail(node));
                     if items.iter().any(|i| i.progress.lost()) {
                         break;
@@ -128,10 +125,10 @@ impl WriteBatch {
             .iter()
             .find(|i| !i.progress.reached())
             .map_or((0, 0), |i| i.progress.shortfall());
-        Err(Error::Replication(hangar_cluster::quorum::QuorumError {
+        Err(Error::Quorum(QuorumError {
             needed,
             ok,
-            errors: errors.join("; "),
+            failures,
         }))
     }
 }

@@ -51,12 +51,10 @@ pub enum Error {
     /// A stored entry could not be decoded (or encoded).
     #[error(transparent)]
     Encoding(#[from] hangar_util::encoding::Error),
-    /// Not enough replicas could take the write.
+    /// Fewer replicas than the quorum answered (or could answer): a read or
+    /// write refused rather than served from, or left on, too few copies.
     #[error(transparent)]
-    Quorum(#[from] hangar_cluster::Error),
-    /// Fewer replicas than the quorum answered.
-    #[error(transparent)]
-    Replication(#[from] hangar_cluster::quorum::QuorumError),
+    Quorum(#[from] hangar_cluster::quorum::QuorumError),
     /// A replica answered something that makes no sense.
     #[error("table protocol: {0}")]
     Protocol(String),

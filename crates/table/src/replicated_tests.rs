@@ -186,7 +186,7 @@ async fn without_a_quorum_writes_fail_rather_than_pretend() {
         .insert(item("a", 1, 1))
         .await
         .expect_err("one node of three");
-    assert!(matches!(err, crate::Error::Replication(_)), "{err}");
+    assert!(matches!(err, crate::Error::Quorum(_)), "{err}");
 }
 
 #[tokio::test]
@@ -293,7 +293,7 @@ async fn a_batch_writes_several_tables_at_quorum_and_fails_without_one() {
     let mut batch = WriteBatch::new(&c.replicators[0]);
     batch.add(&c.tables[0], &item("c", 1, 1)).expect("add");
     let err = batch.commit().await.expect_err("one node of three");
-    assert!(matches!(err, crate::Error::Replication(_)), "{err}");
+    assert!(matches!(err, crate::Error::Quorum(_)), "{err}");
 
     // A table that is not replicated cannot join a batch.
     let local = Table::new(

@@ -158,7 +158,9 @@ impl<S: TableSchema> Table<S> {
         let ok = usize::from(nodes.contains(local));
         let needed = layout.params().write_quorum();
         if ok < needed {
-            return Err(Error::Quorum(hangar_cluster::Error::Quorum { needed, ok }));
+            return Err(Error::Quorum(
+                hangar_cluster::quorum::QuorumError::too_few_nodes(needed, ok),
+            ));
         }
         Ok(())
     }
@@ -419,10 +421,9 @@ impl<S: TableSchema> Table<S> {
         quorum: usize,
     ) -> Result<Vec<(NodeId, TableReply)>> {
         if nodes.len() < quorum {
-            return Err(Error::Quorum(hangar_cluster::Error::Quorum {
-                needed: quorum,
-                ok: 0,
-            }));
+            return Err(Error::Quorum(
+                hangar_cluster::quorum::QuorumError::too_few_nodes(quorum, nodes.len()),
+            ));
         }
         let request = request::<S>(op);
         Ok(replicator

@@ -153,6 +153,22 @@ impl TestCluster {
         })
     }
 
+    /// An S3 client (aws-sdk-s3, through the s3s front end in process) of
+    /// node `node`, signing with `access_key` and `secret`.
+    pub fn s3_client(
+        &self,
+        node: usize,
+        access_key: &str,
+        secret: &str,
+    ) -> anyhow::Result<aws_sdk_s3::Client> {
+        TestNode::client_for(
+            &self.services[node],
+            &hangar_api_s3::S3Settings::default(),
+            access_key,
+            secret,
+        )
+    }
+
     /// Crashes node `node` as a killed process (see [`MemoryCluster::crash`]):
     /// it answers nothing until [`TestCluster::restart`], and its metadata
     /// keeps what the process had written, its blocks what they hold.

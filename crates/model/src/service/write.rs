@@ -332,7 +332,7 @@ async fn next_chunk(
 
 /// The outcome of a finished block task.
 fn joined(r: Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
-    r.map_err(|e| Error::Body(format!("block task: {e}")))?
+    r.map_err(|e| Error::Internal(format!("block task: {e}")))?
 }
 
 fn digest_thread(
