@@ -63,3 +63,31 @@ pub(crate) fn item_in(group: &str, name: &str, ts: u64, value: u32) -> Item {
         value: Lww::new(ts, value),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Copies of one item as replicas hold them: values (0 is a deletion)
+    /// written at timestamps from a small range, so that different values
+    /// often tie.
+    fn item() -> impl Strategy<Value = Item> {
+        (0u64..3, 0u32..3).prop_map(|(ts, value)| item_in("g", "n", ts, value))
+    }
+
+    fn merged(a: &Item, b: &Item) -> Item {
+        let mut x = a.clone();
+        x.merge(b);
+        x
+    }
+
+    proptest! {
+        #[test]
+        fn item_merge_is_commutative_associative_idempotent(a in item(), b in item(), c in item()) {
+            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+            prop_assert_eq!(merged(&a, &a), a.clone());
+        }
+    }
+}

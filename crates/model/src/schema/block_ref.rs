@@ -100,6 +100,33 @@ impl TableSchema for BlockRefTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Copies of one reference (block, data id, offset: all of it is its key)
+    /// as replicas hold them: live, or deleted once the data was released.
+    fn block_ref() -> impl Strategy<Value = BlockRef> {
+        any::<bool>().prop_map(|deleted| BlockRef {
+            hash: Hash::of(b"b"),
+            data_id: Uuid([1; 16]),
+            offset: 0,
+            deleted,
+        })
+    }
+
+    fn merged(a: &BlockRef, b: &BlockRef) -> BlockRef {
+        let mut x = a.clone();
+        x.merge(b);
+        x
+    }
+
+    proptest! {
+        #[test]
+        fn block_ref_merge_is_commutative_associative_idempotent(a in block_ref(), b in block_ref(), c in block_ref()) {
+            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+            prop_assert_eq!(merged(&a, &a), a.clone());
+        }
+    }
 
     #[test]
     fn deletion_wins_whatever_the_order() {

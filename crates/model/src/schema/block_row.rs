@@ -33,8 +33,9 @@ pub struct BlockRow {
 
 /// What a data id was written for, so that `repair versions` can tell data
 /// that no version uses any more (left by a coordinator that died before
-/// committing, or by a commit that reached no replica).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// committing, or by a commit that reached no replica). Ordered field by
+/// field, so that copies of a row that disagree merge to the same owner.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DataOwner {
     /// The object's bucket.
     pub bucket_id: Uuid,
@@ -56,9 +57,15 @@ pub struct DataOwner {
 
 impl Crdt for BlockRow {
     // A data id's block at an offset never changes; only its release does.
+    // Its owner is recorded once, but copies can disagree: a row written
+    // before owners were recorded has none, and nothing stops two copies
+    // from naming different owners. The greatest owner wins (`None` is the
+    // least, and an owner with its version's timestamp beats the same owner
+    // without), so every replica keeps the same one whatever the order the
+    // copies arrive in.
     fn merge(&mut self, other: &Self) {
         self.deleted |= other.deleted;
-        if self.owner.is_none() {
+        if other.owner > self.owner {
             self.owner.clone_from(&other.owner);
         }
     }
@@ -105,5 +112,97 @@ impl TableSchema for BlockRowTable {
 
     fn is_tombstone(&self, row: &BlockRow) -> bool {
         row.deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Owners as rows record them: none (rows written before owners were
+    /// recorded), or one of a few that differ in the version, in when the
+    /// data began to be written, and in whether the version's timestamp is
+    /// known (rows written before it was recorded).
+    fn owner() -> impl Strategy<Value = Option<DataOwner>> {
+        proptest::option::of((0u8..2, 0u64..2, proptest::option::of(0u64..2))).prop_map(|o| {
+            o.map(|(version, written_at, timestamp)| DataOwner {
+                bucket_id: Uuid([1; 16]),
+                key: "k".into(),
+                version: Uuid([version; 16]),
+                part_number: None,
+                written_at,
+                timestamp,
+            })
+        })
+    }
+
+    /// Copies of one row (data id, offset) as replicas hold them: live or
+    /// released, with any owner. A data id's block at an offset never changes
+    /// (data ids are fresh for every write), so hash and size are the same in
+    /// every copy.
+    fn row() -> impl Strategy<Value = BlockRow> {
+        (any::<bool>(), owner()).prop_map(|(deleted, owner)| BlockRow {
+            data_id: Uuid([2; 16]),
+            offset: 0,
+            hash: Hash::of(b"block"),
+            size: 4096,
+            deleted,
+            owner,
+        })
+    }
+
+    fn merged(a: &BlockRow, b: &BlockRow) -> BlockRow {
+        let mut x = a.clone();
+        x.merge(b);
+        x
+    }
+
+    /// The case the merge laws found: two copies of a row whose owners differ
+    /// (here only in `written_at`) each kept its own owner when merged with
+    /// the other, so replicas that received them in different orders never
+    /// converged.
+    #[test]
+    fn differing_owners_merge_to_the_same_whatever_the_order() {
+        let owner = |written_at| DataOwner {
+            bucket_id: Uuid([1; 16]),
+            key: "k".into(),
+            version: Uuid([0; 16]),
+            part_number: None,
+            written_at,
+            timestamp: None,
+        };
+        let row = |owner| BlockRow {
+            data_id: Uuid([2; 16]),
+            offset: 0,
+            hash: Hash::of(b"block"),
+            size: 4096,
+            deleted: false,
+            owner,
+        };
+        let a = row(Some(owner(0)));
+        let b = row(Some(owner(1)));
+        assert_eq!(merged(&a, &b), merged(&b, &a));
+        assert_eq!(merged(&a, &b), b);
+        // An owner is learnt from any copy that has one, and one with its
+        // version's timestamp beats the same owner without.
+        let none = row(None);
+        assert_eq!(merged(&none, &a), a);
+        assert_eq!(merged(&a, &none), a);
+        let timed = row(Some(DataOwner {
+            timestamp: Some(5),
+            ..owner(0)
+        }));
+        assert_eq!(merged(&a, &timed), timed);
+        assert_eq!(merged(&timed, &a), timed);
+    }
+
+    proptest! {
+        #[test]
+        fn block_row_merge_is_commutative_associative_idempotent(a in row(), b in row(), c in row()) {
+            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+            prop_assert_eq!(merged(&a, &a), a.clone());
+        }
     }
 }

@@ -88,3 +88,52 @@ impl TableSchema for BucketAliasTable {
     const TREE: Tree = Tree("bucket_aliases");
     type Entry = BucketAlias;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Copies of one bucket as replicas hold them: creation times that differ
+    /// (a bucket id is created once, but the merge must not care), and
+    /// deletions and undeletions at timestamps from a small range, so that
+    /// they often tie with different values.
+    fn bucket() -> impl Strategy<Value = Bucket> {
+        (0u64..3, 0u64..3, any::<bool>()).prop_map(|(created_msec, ts, deleted)| Bucket {
+            id: Uuid([1; 16]),
+            created_msec,
+            deleted: Lww::new(ts, deleted),
+        })
+    }
+
+    /// Copies of one global name: pointing at one of a few buckets or freed,
+    /// at timestamps from a small range, so that they often tie.
+    fn alias() -> impl Strategy<Value = BucketAlias> {
+        (0u64..3, proptest::option::of(0u8..3)).prop_map(|(ts, bucket)| BucketAlias {
+            name: "photos".into(),
+            bucket: Lww::new(ts, bucket.map(|b| Uuid([b; 16]))),
+        })
+    }
+
+    fn merged<T: Crdt + Clone>(a: &T, b: &T) -> T {
+        let mut x = a.clone();
+        x.merge(b);
+        x
+    }
+
+    proptest! {
+        #[test]
+        fn bucket_merge_is_commutative_associative_idempotent(a in bucket(), b in bucket(), c in bucket()) {
+            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+            prop_assert_eq!(merged(&a, &a), a.clone());
+        }
+
+        #[test]
+        fn bucket_alias_merge_is_commutative_associative_idempotent(a in alias(), b in alias(), c in alias()) {
+            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+            prop_assert_eq!(merged(&a, &a), a.clone());
+        }
+    }
+}

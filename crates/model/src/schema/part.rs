@@ -75,3 +75,45 @@ impl TableSchema for PartTable {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::ChecksumAlgorithm;
+    use proptest::prelude::*;
+
+    /// Uploads of one part number of one upload, as they race: timestamps
+    /// from a small range so that they often tie, and a few data ids, so that
+    /// equal timestamps meet different uploads. Every upload of a part writes
+    /// a fresh data id, so the data id decides what was uploaded (size, ETag,
+    /// checksum).
+    fn part() -> impl Strategy<Value = Part> {
+        (0u64..3, 0u8..3).prop_map(|(timestamp, d)| Part {
+            upload_id: Uuid([7; 16]),
+            part_number: 1,
+            timestamp,
+            data_id: Uuid([d; 16]),
+            size: u64::from(d) * 100,
+            etag: format!("{d:032x}"),
+            checksum: (d % 2 == 1).then(|| Checksum {
+                algorithm: ChecksumAlgorithm::Crc32,
+                value: format!("crc{d}"),
+            }),
+        })
+    }
+
+    fn merged(a: &Part, b: &Part) -> Part {
+        let mut x = a.clone();
+        x.merge(b);
+        x
+    }
+
+    proptest! {
+        #[test]
+        fn part_merge_is_commutative_associative_idempotent(a in part(), b in part(), c in part()) {
+            prop_assert_eq!(merged(&a, &b), merged(&b, &a));
+            prop_assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+            prop_assert_eq!(merged(&a, &a), a.clone());
+        }
+    }
+}

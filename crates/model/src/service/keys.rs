@@ -19,7 +19,9 @@ impl ObjectService {
     }
 
     /// Creates a key with the given id and secret (for migrations and fixed
-    /// test credentials).
+    /// test credentials). A deleted key may be imported again with its
+    /// former secret only: an id keeps one secret for as long as any replica
+    /// remembers it.
     pub async fn import_key(&self, id: &str, secret: &str, name: &str) -> Result<AccessKey> {
         if id.len() < 4 || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Error::InvalidArgument(
@@ -40,6 +42,11 @@ impl ObjectService {
             if !*existing.deleted.get() {
                 return Err(Error::InvalidArgument(format!(
                     "access key {id} already exists"
+                )));
+            }
+            if existing.secret != secret {
+                return Err(Error::InvalidArgument(format!(
+                    "access key {id} was deleted; it can be imported again only with its former secret"
                 )));
             }
         }

@@ -659,3 +659,24 @@ async fn deleting_a_bucket_aborts_its_multipart_uploads_but_objects_keep_it() {
     f.svc.blocks().collect_garbage(1000).await.expect("gc");
     assert_eq!(f.svc.blocks().count_files(), 0);
 }
+
+#[tokio::test]
+async fn a_deleted_key_comes_back_only_with_its_former_secret() {
+    let f = fixture().await;
+    let old = "0123456789abcdef0123";
+    f.svc.import_key("HKBACK", old, "k").await.expect("import");
+    f.svc.delete_key("HKBACK").await.expect("delete");
+    let err = f
+        .svc
+        .import_key("HKBACK", "another-secret-0123456", "k")
+        .await
+        .expect_err("another secret for a deleted id");
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    let back = f
+        .svc
+        .import_key("HKBACK", old, "k")
+        .await
+        .expect("reimport");
+    assert_eq!(back.secret, old);
+    assert_eq!(f.svc.get_key("HKBACK").await.expect("get").secret, old);
+}
