@@ -385,12 +385,7 @@ impl Rpc {
         let mut message = Vec::with_capacity(payload.len() + 64);
         frame::push(&mut message, &encode(&header)?)?;
         frame::push(&mut message, &payload)?;
-        frame::idle_deadline(async {
-            send.write_all(&message)
-                .await
-                .map_err(|e| Error::ConnectionLost(e.to_string()))
-        })
-        .await?;
+        frame::write_all_progressing(send, &message).await?;
         if let Some(b) = body {
             body::send(send, b).await?;
         }
