@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
-use hangar_cluster::quorum::SetQuorums;
+use hangar_cluster::quorum::{NodeFailure, SetQuorums};
 use hangar_cluster::{NodeId, System};
 use hangar_net::{body_from_chunks, CallOptions, IncomingBody, Message, Priority, Reply};
 use hangar_util::Hash;
@@ -158,7 +158,7 @@ impl ReplicatedBlocks {
                             .store
                             .write(hash, data)
                             .await
-                            .map_err(|e| e.to_string())
+                            .map_err(|e| NodeFailure::Failed(e.to_string()))
                     } else {
                         inner.send(node, hash, data).await
                     };
@@ -294,7 +294,9 @@ impl Inner {
         }
     }
 
-    async fn send(&self, node: NodeId, hash: Hash, data: Bytes) -> Result<(), String> {
+    /// Sends a block to `node`; a failure keeps its cause (unreachable,
+    /// timed out, or the node's own error) for the quorum error.
+    async fn send(&self, node: NodeId, hash: Hash, data: Bytes) -> Result<(), NodeFailure> {
         self.system
             .rpc()
             .call_with(
@@ -305,7 +307,7 @@ impl Inner {
             )
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(NodeFailure::from)
     }
 
     async fn fetch(&self, node: NodeId, hash: Hash) -> Result<Bytes, String> {

@@ -15,6 +15,37 @@ pub trait Crdt {
     fn merge(&mut self, other: &Self);
 }
 
+/// `a` merged with `b`, as a new value.
+pub fn merged<T: Crdt + Clone>(a: &T, b: &T) -> T {
+    let mut x = a.clone();
+    x.merge(b);
+    x
+}
+
+/// Checks the laws every merge obeys on `a`, `b` and `c` (commutative,
+/// associative, idempotent), so that replicas converge whatever the order in
+/// which copies reach them. `Err` names the law broken and the two results
+/// that differ. For the property tests of stored types.
+pub fn check_merge_laws<T>(a: &T, b: &T, c: &T) -> Result<(), String>
+where
+    T: Crdt + Clone + PartialEq + std::fmt::Debug,
+{
+    let differ = |law: &str, x: T, y: T| {
+        if x == y {
+            Ok(())
+        } else {
+            Err(format!("not {law}: {x:?} != {y:?}"))
+        }
+    };
+    differ("commutative", merged(a, b), merged(b, a))?;
+    differ(
+        "associative",
+        merged(&merged(a, b), c),
+        merged(a, &merged(b, c)),
+    )?;
+    differ("idempotent", merged(a, a), a.clone())
+}
+
 /// A boolean that, once true, stays true (tombstones, "deleted" flags).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flag(pub bool);
@@ -129,12 +160,6 @@ mod tests {
             m
         })
     }
-    fn merged<T: Crdt + Clone>(a: &T, b: &T) -> T {
-        let mut x = a.clone();
-        x.merge(b);
-        x
-    }
-
     macro_rules! laws {
         ($name:ident, $strategy:expr) => {
             proptest! {

@@ -201,40 +201,43 @@ impl ObjectService {
     /// Calls `visit` on each object row of the bucket, in key order, a batch
     /// at a time, until it returns false.
     async fn scan_bucket(&self, id: &Uuid, mut visit: impl FnMut(&Object) -> bool) -> Result<()> {
-        let pk = bucket_partition(id);
-        let mut start = Vec::new();
-        loop {
-            let batch = self
-                .inner
-                .objects
-                .read_range(&pk, &start, EMPTINESS_BATCH)
-                .await?;
-            for o in &batch {
-                if !visit(o) {
-                    return Ok(());
-                }
-            }
-            match batch.last() {
-                Some(last) if batch.len() == EMPTINESS_BATCH => {
-                    start = last.key.as_bytes().to_vec();
-                    start.push(0);
-                }
-                _ => return Ok(()),
+        let mut cursor = Some(Vec::new());
+        while let Some(batch) = self.next_bucket_rows(id, &mut cursor).await? {
+            if !batch.iter().all(&mut visit) {
+                break;
             }
         }
+        Ok(())
+    }
+
+    /// The next batch of the bucket's object rows from `cursor` (read from a
+    /// quorum), moving it past them; `None` once the bucket is read to its end.
+    async fn next_bucket_rows(
+        &self,
+        id: &Uuid,
+        cursor: &mut Option<Vec<u8>>,
+    ) -> Result<Option<Vec<Object>>> {
+        let Some(start) = cursor.take() else {
+            return Ok(None);
+        };
+        let batch = self
+            .inner
+            .objects
+            .read_range(&bucket_partition(id), &start, EMPTINESS_BATCH)
+            .await?;
+        if let Some(last) = batch.last().filter(|_| batch.len() == EMPTINESS_BATCH) {
+            let mut next = last.key.as_bytes().to_vec();
+            next.push(0);
+            *cursor = Some(next);
+        }
+        Ok(Some(batch))
     }
 
     /// Aborts every multipart upload in progress in the bucket, a batch of
     /// rows at a time; their parts are released like those of any abort.
     async fn abort_bucket_uploads(&self, id: &Uuid) -> Result<()> {
-        let pk = bucket_partition(id);
-        let mut start = Vec::new();
-        loop {
-            let batch = self
-                .inner
-                .objects
-                .read_range(&pk, &start, EMPTINESS_BATCH)
-                .await?;
+        let mut cursor = Some(Vec::new());
+        while let Some(batch) = self.next_bucket_rows(id, &mut cursor).await? {
             for o in &batch {
                 for v in &o.versions {
                     if matches!(
@@ -252,14 +255,8 @@ impl ObjectService {
                     }
                 }
             }
-            match batch.last() {
-                Some(last) if batch.len() == EMPTINESS_BATCH => {
-                    start = last.key.as_bytes().to_vec();
-                    start.push(0);
-                }
-                _ => return Ok(()),
-            }
         }
+        Ok(())
     }
 
     /// Fails with `NoSuchBucket` unless `id` is a live bucket. Writes that add
