@@ -33,7 +33,7 @@
 //! TLS session. Until the bulk connection is up, or whenever it is lost, bulk
 //! streams use the main connection.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +47,7 @@ use tokio::runtime::{Handle, Runtime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::lane_guard::{self, LaneThreads};
 use crate::Error;
 
 /// First bytes of the first destination connection id of a bulk connection.
@@ -70,28 +71,59 @@ pub(crate) struct LaneRuntime {
     /// Taken when dropped.
     runtime: Option<Runtime>,
     handle: Handle,
+    /// The lane's threads, for the starvation guard.
+    #[cfg_attr(
+        not(test),
+        allow(dead_code, reason = "the guard holds its own reference")
+    )]
+    threads: Arc<LaneThreads>,
+    /// Set when dropped: the guard then ends.
+    stop_guard: Arc<AtomicBool>,
 }
 
 impl LaneRuntime {
     /// Starts half as many threads as there are cores (at least one), at
-    /// `priority`.
+    /// `priority`; at idle priority, with the starvation guard
+    /// ([`crate::lane_guard`]).
     pub(crate) fn start(priority: BulkCpuPriority) -> Result<Self, Error> {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let threads = Arc::new(LaneThreads::default());
+        let idle = priority == BulkCpuPriority::Idle;
+        let (entering, leaving) = (Arc::clone(&threads), Arc::clone(&threads));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads((cores / 2).max(1))
             .thread_name("hangar-bulk")
             .enable_all()
             .on_thread_start(move || {
-                if priority == BulkCpuPriority::Idle {
+                if idle {
                     lowest_priority();
+                    entering.enter();
+                }
+            })
+            .on_thread_stop(move || {
+                if idle {
+                    leaving.leave();
                 }
             })
             .build()
             .map_err(|e| Error::io("starting the bulk lane", e))?;
+        let stop_guard = Arc::new(AtomicBool::new(false));
+        if idle {
+            lane_guard::start(Arc::clone(&threads), Arc::clone(&stop_guard))
+                .map_err(|e| Error::io("starting the guard of the bulk lane", e))?;
+        }
         Ok(LaneRuntime {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
+            threads,
+            stop_guard,
         })
+    }
+
+    /// The lane's threads, as the starvation guard sees them.
+    #[cfg(test)]
+    pub(crate) fn threads(&self) -> &LaneThreads {
+        &self.threads
     }
 
     /// Where bulk work is spawned.
@@ -102,6 +134,7 @@ impl LaneRuntime {
 
 impl Drop for LaneRuntime {
     fn drop(&mut self) {
+        self.stop_guard.store(true, Ordering::Relaxed);
         if let Some(runtime) = self.runtime.take() {
             // Dropping a runtime blocks, which an async context forbids.
             runtime.shutdown_background();
@@ -276,7 +309,105 @@ impl Drop for BulkLink {
 
 #[cfg(test)]
 mod tests {
-    use super::BulkCpuPriority;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::{BulkCpuPriority, LaneRuntime};
+
+    /// The scheduling policies of this process's lane threads (Linux numbers:
+    /// 0 normal, 5 idle), read from `/proc`.
+    #[cfg(target_os = "linux")]
+    fn lane_policies() -> Vec<u32> {
+        let mut policies = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task")
+            .expect("tasks")
+            .flatten()
+        {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != "hangar-bulk" {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            // Fields after the command name, which ends with the last ')'.
+            let fields: Vec<&str> = stat[stat.rfind(')').expect("stat") + 2..]
+                .split(' ')
+                .collect();
+            // Field 41 of stat, counting the pid as 1 and the name as 2.
+            policies.push(fields[41 - 3].parse().expect("policy"));
+        }
+        policies
+    }
+
+    /// Waits up to `limit` for `done`.
+    fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if done() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        done()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_starved_lane_runs_at_normal_priority_until_the_machine_has_idle_time_again() {
+        let lane = LaneRuntime::start(BulkCpuPriority::Idle).expect("lane");
+        // Let the lane's threads start and lower their priority.
+        let (tx, rx) = std::sync::mpsc::channel();
+        lane.handle().spawn(async move { tx.send(()) });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the lane runs");
+        assert!(wait_for(Duration::from_secs(5), || {
+            let p = lane_policies();
+            !p.is_empty() && p.iter().all(|p| *p == 5)
+        }));
+        assert_eq!(lane.threads().starvations(), 0);
+
+        // Keep every core busy at normal priority (for at most 60 s).
+        let busy = Arc::new(AtomicBool::new(true));
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let spinners: Vec<_> = (0..cores)
+            .map(|_| {
+                let busy = Arc::clone(&busy);
+                std::thread::spawn(move || {
+                    let start = Instant::now();
+                    while busy.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60)
+                    {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        // Give the lane work that wants a CPU all the time.
+        let working = Arc::clone(&busy);
+        lane.handle().spawn(async move {
+            let start = Instant::now();
+            while working.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
+                std::hint::spin_loop();
+            }
+        });
+        let raised = wait_for(Duration::from_secs(30), || {
+            lane.threads().promoted() && lane_policies().iter().all(|p| *p == 0)
+        });
+        let starvations = lane.threads().starvations();
+        busy.store(false, Ordering::Relaxed);
+        for spinner in spinners {
+            spinner.join().expect("spinner");
+        }
+        assert!(raised, "the starved lane was raised to normal priority ({starvations} starvations, policies {:?})", lane_policies());
+        assert!(starvations >= 1);
+
+        // With idle time again, the lane goes back to idle priority once its
+        // stay at normal priority is over.
+        assert!(wait_for(super::lane_guard::MAX_HOLD * 2, || {
+            !lane.threads().promoted() && lane_policies().iter().all(|p| *p == 5)
+        }));
+    }
 
     #[test]
     fn bulk_cpu_priorities_read_from_their_names() {

@@ -41,6 +41,7 @@ mod frame;
 mod handshake;
 mod identity;
 mod lane;
+mod lane_guard;
 pub mod memory;
 mod message;
 mod pacer;
