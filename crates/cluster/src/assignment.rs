@@ -1,9 +1,9 @@
 //! Assignment of partitions to nodes: for every partition, `replication_factor`
 //! distinct nodes spread over at least as many zones as the zone redundancy asks,
-//! with the largest usable capacity the nodes' capacities allow, moving as few
-//! replicas as possible from a previous assignment, and among those spreading
+//! with the largest usable capacity the nodes' capacities allow, spreading
 //! the replicas over the nodes in proportion to their capacity as evenly as
-//! the constraints allow.
+//! the constraints allow, and among those assignments moving as few replicas
+//! as possible from a previous one.
 //!
 //! Every partition stores the same amount of data, the *partition size* `S`; a node
 //! of capacity `c` can hold `⌊c / S⌋` partition replicas (and never two replicas of
@@ -32,13 +32,13 @@
 //! none above `total capacity / (PARTITION_COUNT × rf)`), one maximum flow
 //! (Dinic's algorithm) per step.
 //!
-//! **Fewest moves, then balance.** At the optimal `S`, the assignment is a
+//! **Balance, then fewest moves.** At the optimal `S`, the assignment is a
 //! *minimum-cost* maximum flow (primal-dual: Dijkstra on reduced costs, then
 //! flow pushed along the paths of reduced cost 0) whose costs rank the
-//! assignments lexicographically: first by moves, then by balance.
+//! assignments lexicographically: first by balance, then by moves.
 //!
 //! - *Moves.* A placement edge costs 0 if the previous assignment given to
-//!   [`reassign`] had that replica on that node, and `M` otherwise: the moves
+//!   [`reassign`] had that replica on that node, and 1 otherwise: the moves
 //!   of a flow are the replicas placed on a node that did not hold them
 //!   before, each a partition copy of at most `S` bytes. Costs on placement
 //!   edges only depend on the assignment, not on the route through the
@@ -64,33 +64,35 @@
 //!   of a zone have equal marginal costs and hold within one replica of
 //!   each other: none idles next to an equal one.
 //!
-//! A flow uses one node -> sink edge per replica, each costing at most
-//! `B = max(2q, PARTITION_COUNT)` (`2q` but in the rare case below), so its
-//! balance cost lies between 0 and `B × PARTITION_COUNT × rf`; with `M` one
-//! more than that, one move outweighs any difference in balance. A
-//! flow's cost is `M × moves + balance`, so the cheapest flow moves, exactly,
-//! the fewest replicas any valid assignment of the largest usable capacity
-//! can (the same as with costs 0/1 and no balance, which the tests prove
-//! with a dual bound), and among those assignments has the smallest balance
-//! cost. Usable capacity comes first: no smaller `S` is considered to save
-//! moves or to balance. Without a previous assignment every assignment moves
-//! every replica, and balance alone decides. Moves come before balance: a
-//! reassignment from a lopsided assignment keeps it when nothing forces a
-//! move, and evens out only the replicas that move anyway (a fresh
-//! [`assign`] evens out everything, at the price of moving data).
+//! A flow moves at most `PARTITION_COUNT × rf` replicas, so with every
+//! balance cost multiplied by `W = PARTITION_COUNT × rf + 1`, one unit of
+//! balance outweighs any difference in moves. A flow's cost is
+//! `W × balance + moves`: the cheapest flow has the smallest balance cost of
+//! any valid assignment of the largest usable capacity, and among those
+//! moves the fewest replicas. Usable capacity comes first: no smaller `S` is
+//! considered to balance or to save moves. Balance comes before moves, so a
+//! node that holds nothing while it has room (one removed from the layout
+//! and assigned again, say, or a node added to a zone that does not limit the
+//! usable capacity) gets its share even though leaving it idle would move
+//! nothing; and a reassignment from a lopsided assignment evens it out. Since
+//! the balance optimum depends on the nodes alone, an assignment this
+//! function made stays optimal until the nodes change: reassigning from it
+//! moves nothing, and a change moves what evening out the new set of nodes
+//! needs, no more.
 //!
 //! **Cost of the balance.** The split sink edges add
 //! `Σ min(⌊c_n / S⌋, PARTITION_COUNT) ≤ nodes × PARTITION_COUNT` edges, at
 //! most as many as the placement edges. The primal-dual method runs one
 //! phase per distinct cost of a cheapest augmenting path (and rarely a few
 //! more), each a Dijkstra search stopped once the sink is settled and one
-//! depth-first pass. Without a previous assignment such a path costs `M`
-//! plus one marginal cost, so there are at most `2q` distinct costs: the
+//! depth-first pass. Without a previous assignment such a path costs one
+//! marginal cost times `W`, plus 1, so there are at most `2q` distinct costs: the
 //! scale `q` is as small as the precision above allows (for 200 nodes of 1 to
 //! 20 TB and rf 3, `q` = 16) rather than a fixed large one, which would give
 //! every replica its own phase. Costs are `i64`, computed in `u128`; `q` is
 //! capped at 2^20, and lowered if needed so that a simple path, which costs
-//! at most `vertices × M`, stays under 2^60 (at rf 3, only past 7 × 10^8
+//! at most `vertices × (W × B + 1)` with `B = max(2q, PARTITION_COUNT)` the
+//! largest marginal cost, stays under 2^60 (at rf 3, only past 7 × 10^8
 //! vertices); capacities above `2q S` (some two million partitions' worth,
 //! for a node that can hold at most [`PARTITION_COUNT`] replicas) then count
 //! as `2q S`, which keeps the marginal costs increasing and at most `B`.
@@ -190,9 +192,9 @@ pub fn assign(
 
 /// Like [`assign`], moving as few replicas as possible away from where
 /// `previous` had them (see the module documentation): among the assignments
-/// with the largest usable capacity, one that places the fewest replicas on a
-/// node that did not hold them in `previous` and, among those, spreads the
-/// replicas most evenly relative to the nodes' capacities.
+/// with the largest usable capacity, one that spreads the replicas most evenly
+/// relative to the nodes' capacities and, among those, places the fewest
+/// replicas on a node that did not hold them in `previous`.
 pub fn reassign(
     nodes: &[StorageNode],
     replication_factor: usize,
@@ -288,9 +290,9 @@ enum Objective {
     /// Replicas moved: a placement costs 0 if the previous assignment had it,
     /// else 1; nothing else costs anything.
     Moves,
-    /// Replicas moved, then balance: a moved replica costs more than any
-    /// difference in balance cost (see [`Balance`]).
-    MovesThenBalance,
+    /// Balance, then replicas moved: one unit of balance cost weighs more
+    /// than every replica moved together (see [`Balance`]).
+    BalanceThenMoves,
 }
 
 /// The largest scale `q` of the balance costs (see [`Balance::new`]).
@@ -306,8 +308,9 @@ struct Balance {
     scale: u128,
     /// The partition size `S`.
     size: u128,
-    /// Cost of one moved replica: more than the balance cost of any flow.
-    move_cost: i64,
+    /// What one unit of balance cost weighs in the network: more than every
+    /// replica moved together.
+    weight: i64,
 }
 
 impl Balance {
@@ -318,11 +321,12 @@ impl Balance {
     /// `q = 2 ⌈max_capacity / S⌉`: a node's consecutive marginal costs then
     /// differ by `2q S / c ≥ 4`, and rounding one up moves it by less than a
     /// quarter of that step; and each marginal cost is at most `2q`, so the
-    /// costs of the augmenting paths of a fresh assignment (`M` plus one
-    /// marginal cost) take at most `2q` values, which bounds the phases of
-    /// the primal-dual method. `q` is at most 2^20 ([`MAX_BALANCE_SCALE`]),
-    /// lowered if needed so that no path cost (at most `vertices × M`) comes
-    /// near `i64::MAX`; capacities above `2q S` then count as `2q S`.
+    /// costs of the augmenting paths of a fresh assignment (one marginal cost
+    /// times the weight, plus 1) take at most `2q` values, which bounds the
+    /// phases of the primal-dual method. `q` is at most 2^20
+    /// ([`MAX_BALANCE_SCALE`]), lowered if needed so that no path cost (at
+    /// most `vertices` edges of `(replicas + 1) × 2q + 1`) comes near
+    /// `i64::MAX`; capacities above `2q S` then count as `2q S`.
     fn new(
         replicas: usize,
         vertices: usize,
@@ -339,13 +343,16 @@ impl Balance {
             .min(MAX_BALANCE_SCALE)
             .min(limit)
             .max(1);
-        // Each replica crosses one node -> sink edge, of cost at most
-        // max(2q, partition_count) (see `marginal`).
-        let move_cost = replicas * (2 * scale).max(most) + 1;
+        // A flow moves at most `replicas` replicas: a weight of one more
+        // puts balance first. With the largest marginal cost
+        // max(2q, partition_count) (see `marginal`), an edge costs at most
+        // that times the weight.
+        let weight = replicas + 1;
+        debug_assert!(weight * (2 * scale).max(most) < 1 << 60);
         Balance {
             scale,
             size,
-            move_cost: i64::try_from(move_cost).expect("the scale keeps costs small"),
+            weight: i64::try_from(weight).expect("the scale keeps costs small"),
         }
     }
 
@@ -420,10 +427,10 @@ impl Problem<'_> {
     }
 
     /// Among the assignments with partition size `size`, if any, one with the
-    /// fewest placements the previous assignment did not have and, among
-    /// those, the smallest balance cost.
+    /// smallest balance cost and, among those, the fewest placements the
+    /// previous assignment did not have.
     fn best(&self, size: u64) -> Option<Vec<Vec<NodeId>>> {
-        let mut net = self.network(size, Objective::MovesThenBalance);
+        let mut net = self.network(size, Objective::BalanceThenMoves);
         let flow = net.graph.min_cost_max_flow(net.source, net.sink);
         if flow < (self.partition_count * self.rf) as u64 {
             return None;
@@ -457,8 +464,7 @@ impl Problem<'_> {
         let node_v = |n: usize| 2 + 2 * p_count + p_count * z_count + n;
         let vertices = 2 + 2 * p_count + p_count * z_count + self.nodes.len();
         let mut graph = FlowGraph::new(vertices);
-        let balance = (objective == Objective::MovesThenBalance).then(|| self.balance(size));
-        let move_cost = balance.map_or(1, |b| b.move_cost);
+        let balance = (objective == Objective::BalanceThenMoves).then(|| self.balance(size));
         let zone_of: Vec<usize> = self
             .nodes
             .iter()
@@ -481,7 +487,7 @@ impl Problem<'_> {
             let holders = self.previous.and_then(|prev| prev.get(p));
             for (n, &z) in zone_of.iter().enumerate() {
                 let kept = holders.is_some_and(|h| h.contains(&self.nodes[n].id));
-                let cost = if kept { 0 } else { move_cost };
+                let cost = i64::from(!kept);
                 let e = graph.add_edge_with_cost(pz(p, z), node_v(n), 1, cost);
                 placements.push((p, n, e));
             }
@@ -497,7 +503,8 @@ impl Problem<'_> {
                 // a cheapest flow fills them in order.
                 Some(balance) => {
                     for k in 1..=room {
-                        graph.add_edge_with_cost(node_v(n), sink, 1, balance.marginal(k, capacity));
+                        let cost = balance.marginal(k, capacity) * balance.weight;
+                        graph.add_edge_with_cost(node_v(n), sink, 1, cost);
                     }
                 }
             }

@@ -73,7 +73,7 @@ use crate::{Layout, NodeId, PARTITION_COUNT};
 
 pub use diff::{LayoutDiff, NodeDiff, RoleChange};
 pub use error::LayoutError;
-pub use render::format_bytes;
+pub use render::{format_bytes, idle_node_warning};
 pub use trackers::{Tracker, UpdateTrackers};
 pub use types::{
     LayoutAssignment, LayoutParams, LayoutVersion, NodeRole, StagedChanges, StagedRole,

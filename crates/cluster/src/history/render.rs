@@ -32,6 +32,26 @@ pub fn format_bytes(bytes: u64) -> String {
     format!("{value:.digits$} {}", UNITS[unit])
 }
 
+/// The warning for a storage node that offers `capacity` bytes but holds no
+/// partition under partitions of `partition_size` bytes (`node`: its id as
+/// shown): it stores nothing, and an operator should know why.
+pub fn idle_node_warning(node: &str, capacity: u64, partition_size: u64) -> String {
+    if capacity < partition_size {
+        format!(
+            "Warning: node {node} offers {} but holds no partition: that is less than one \
+             partition ({}). Give it more capacity, or remove its role.",
+            format_bytes(capacity),
+            format_bytes(partition_size)
+        )
+    } else {
+        format!(
+            "Warning: node {node} offers {} but holds no partition: the replication factor \
+             and zone redundancy leave none for it.",
+            format_bytes(capacity)
+        )
+    }
+}
+
 fn zone_redundancy(z: ZoneRedundancy) -> String {
     match z {
         ZoneRedundancy::Maximum => "maximum".to_string(),
@@ -177,7 +197,18 @@ impl fmt::Display for LayoutDiff {
                 "usable",
             ],
             &rows,
-        ))
+        ))?;
+        for n in &self.nodes {
+            let offered = n.role_after.as_ref().and_then(|r| r.capacity);
+            if let Some(c) = offered.filter(|&c| c > 0 && n.partitions_after == 0) {
+                writeln!(
+                    f,
+                    "{}",
+                    idle_node_warning(&n.node.to_string(), c, self.partition_size_after)
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 

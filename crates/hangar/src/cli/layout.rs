@@ -8,7 +8,7 @@ use hangar_api_admin::api::{
     RoleChangeAction, UpdateClusterLayoutRequest, ZoneRedundancy,
 };
 use hangar_api_admin::AdminRequest;
-use hangar_cluster::history::format_bytes;
+use hangar_cluster::history::{format_bytes, idle_node_warning};
 use hangar_cluster::PARTITION_COUNT;
 
 use super::client::AdminClient;
@@ -291,6 +291,16 @@ fn render_layout(layout: &GetClusterLayoutResponse) -> String {
         &["ID", "ZONE", "CAPACITY", "PARTITIONS", "USABLE", "TAGS"],
         &rows,
     ));
+    for r in &layout.roles {
+        if let Some(c) = r.capacity.filter(|&c| c > 0 && r.stored_partitions == 0) {
+            out.push_str(&idle_node_warning(
+                short_id(&r.id),
+                c,
+                layout.partition_size,
+            ));
+            out.push('\n');
+        }
+    }
     out
 }
 
@@ -449,5 +459,43 @@ mod tests {
         );
         assert!(staged.contains("remove"), "{staged}");
         assert!(staged.contains("gateway"), "{staged}");
+        assert!(!shown.contains("Warning"), "{shown}");
+    }
+
+    #[test]
+    fn a_node_with_capacity_and_no_partition_is_pointed_out() {
+        let role = |id: &str, capacity: u64, stored_partitions: usize| LayoutNodeRole {
+            id: id.repeat(64),
+            zone: "dc1".into(),
+            capacity: Some(capacity),
+            stored_partitions,
+            usable_capacity: Some(0),
+            tags: vec![],
+        };
+        let layout = GetClusterLayoutResponse {
+            version: 3,
+            roles: vec![
+                role("a", 2_000_000_000_000, 256),
+                role("b", 1_000_000_000, 0),
+            ],
+            parameters: LayoutParameters {
+                zone_redundancy: ZoneRedundancy::Maximum,
+                replication_factor: 1,
+            },
+            partition_size: 3_906_250_000,
+            staged_role_changes: vec![],
+            staged_parameters: None,
+        };
+        let shown = render_layout(&layout);
+        let warning = shown
+            .lines()
+            .find(|l| l.starts_with("Warning"))
+            .expect("a warning");
+        assert!(warning.contains(&"b".repeat(16)), "{warning}");
+        assert!(
+            warning.contains("1.00 GB") && warning.contains("3.91 GB"),
+            "{warning}"
+        );
+        assert_eq!(shown.matches("Warning").count(), 1, "{shown}");
     }
 }
