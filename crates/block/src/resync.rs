@@ -28,7 +28,7 @@ pub const NEW_REFERENCE_DELAY_MSEC: u64 = 10_000;
 const RETRY_DELAY_MSEC: u64 = 30_000;
 
 /// What one resync step did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ResyncReport {
     /// Items looked at.
     pub checked: usize,
@@ -36,6 +36,12 @@ pub struct ResyncReport {
     pub fetched: usize,
     /// Items that failed and were queued again.
     pub failed: usize,
+    /// Blocks this node references and should hold that no node has. Not
+    /// queued again: waiting would not bring a copy back. Whether that is a
+    /// loss depends on what references them, which the layer above knows
+    /// (the data of an upload that failed before storing its blocks is
+    /// referenced until its release).
+    pub nowhere: Vec<Hash>,
 }
 
 /// What one scrub step did.
@@ -195,11 +201,15 @@ impl ReplicatedBlocks {
             report.checked += 1;
             let outcome = self.resync_one(hash).await;
             let retry = match outcome {
-                Ok(true) => {
+                Ok(Resynced::Fetched) => {
                     report.fetched += 1;
                     false
                 }
-                Ok(false) => false,
+                Ok(Resynced::NotNeeded) => false,
+                Ok(Resynced::Nowhere) => {
+                    report.nowhere.push(hash);
+                    false
+                }
                 Err(e) => {
                     tracing::debug!(%hash, "resync: {e}");
                     report.failed += 1;
@@ -222,25 +232,30 @@ impl ReplicatedBlocks {
     }
 
     /// Fetches `hash` if this node should hold it, references it and lacks a
-    /// good copy. Returns whether it was fetched.
-    async fn resync_one(&self, hash: Hash) -> Result<bool> {
+    /// good copy.
+    async fn resync_one(&self, hash: Hash) -> Result<Resynced> {
         let store = self.local();
         if store.refcount(hash).await? == 0 || !self.holds(&hash) || store.is_present(&hash) {
-            return Ok(false);
+            return Ok(Resynced::NotNeeded);
         }
         let Some(data) = self.fetch_from_peers(hash).await? else {
-            // No copy anywhere: waiting would not bring one back. Either it
-            // was lost, or the upload that references it failed before
-            // storing it (its reference goes with `repair versions`, or when
-            // the upload's own release gets through).
-            tracing::warn!(
-                %hash,
-                "resync: a referenced block is on no node: lost, or never stored by an upload that failed"
-            );
-            return Ok(false);
+            // No copy anywhere: either it was lost, or the upload that
+            // references it failed before storing it (its reference goes
+            // when the upload's release gets through). The caller tells.
+            return Ok(Resynced::Nowhere);
         };
         store.write(hash, data).await?;
         tracing::info!(%hash, "resync: fetched a block this node should hold");
-        Ok(true)
+        Ok(Resynced::Fetched)
     }
+}
+
+/// What resyncing one block did.
+enum Resynced {
+    /// Fetched from a peer and stored.
+    Fetched,
+    /// Nothing to do: not referenced, not this node's, or present.
+    NotNeeded,
+    /// Referenced and this node's, but no node has it.
+    Nowhere,
 }

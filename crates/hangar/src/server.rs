@@ -395,7 +395,7 @@ async fn resync(model: ObjectService, shutdown: CancellationToken) {
     let (name, what) = RESYNC;
     let workers = model.workers().clone();
     loop {
-        let checked = match model.data().resync_some(RESYNC_PER_STEP, false).await {
+        let checked = match model.resync_some(RESYNC_PER_STEP, false).await {
             Ok(r) => {
                 let queued = model.blocks().resync_queue_len().ok().map(|n| n as u64);
                 workers.update(name, what, |w| {

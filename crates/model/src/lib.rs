@@ -20,7 +20,7 @@ pub use crash_point::{CrashHook, CrashPoint};
 pub use error::{Error, Result};
 pub use service::{
     is_valid_bucket_name, BodyStream, BucketInfo, CompletedPart, GetRange, LateChecksum,
-    LayoutSyncStep, ListParams, ListResult, ListedObject, ModelConfig, MultipartUpload,
-    ObjectService, Precondition, PutParams, PutResult, TableRoots, UploadedPart,
+    LayoutSyncStep, ListParams, ListResult, ListedObject, MissingBlock, ModelConfig,
+    MultipartUpload, ObjectService, Precondition, PutParams, PutResult, TableRoots, UploadedPart,
     VersionsRepairReport,
 };

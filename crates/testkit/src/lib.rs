@@ -169,6 +169,26 @@ impl TestCluster {
         )
     }
 
+    /// Deletes the file of block `hash` from every node's disk, as a loss
+    /// would (block files live at `<blocks>/ab/cd/<hex>`). Returns how many
+    /// nodes had it.
+    pub fn lose_block_everywhere(&self, hash: &hangar_util::Hash) -> usize {
+        let hex = hash.to_hex();
+        self.nodes
+            .iter()
+            .filter(|n| {
+                let path = n
+                    .dir
+                    .path()
+                    .join("blocks")
+                    .join(&hex[0..2])
+                    .join(&hex[2..4])
+                    .join(&hex);
+                std::fs::remove_file(path).is_ok()
+            })
+            .count()
+    }
+
     /// Crashes node `node` as a killed process (see [`MemoryCluster::crash`]):
     /// it answers nothing until [`TestCluster::restart`], and its metadata
     /// keeps what the process had written, its blocks what they hold.

@@ -60,7 +60,7 @@ async fn settle(c: &TestCluster) {
             let _ = s.release_some(10_000).await;
             let _ = s.blocks().collect_garbage(10_000).await;
             s.sync_tables().await;
-            let _ = s.data().resync_some(1000, true).await;
+            let _ = s.resync_some(1000, true).await;
         }
     }
 }

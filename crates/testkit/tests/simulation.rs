@@ -305,7 +305,7 @@ async fn run_seed(seed: u64) -> Result<String, String> {
             let _ = s.release_some(10_000).await;
             s.sync_tables().await;
             steps.push(format!("{:?}", s.layout_sync_step().await));
-            let _ = s.data().resync_some(1000, true).await;
+            let _ = s.resync_some(1000, true).await;
         }
         let h = c.cluster.systems[0].layout().snapshot();
         if h.live_versions().len() == 1 && h.tracker_min(Tracker::Sync) == h.current().version {

@@ -68,7 +68,7 @@ impl ObjectService {
         let partitions = self.sync_tables().await;
         let mut blocks = 0;
         loop {
-            let r = self.inner.data.resync_some(RESYNC_BATCH, true).await?;
+            let r = self.resync_some(RESYNC_BATCH, true).await?;
             blocks += r.failed;
             if r.checked < RESYNC_BATCH || r.failed > 0 {
                 break;
