@@ -353,11 +353,27 @@ mod tests {
         done()
     }
 
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_starved_lane_runs_at_normal_priority_until_the_machine_has_idle_time_again() {
+    /// Runs `busy` threads of normal priority in this process, spinning
+    /// until `stop` is set (or 60 s passed).
+    fn spin_here(busy: usize, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
+        (0..busy)
+            .map(|_| {
+                let stop = Arc::clone(stop);
+                std::thread::spawn(move || {
+                    let start = Instant::now();
+                    while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60)
+                    {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Starts an idle lane and gives it work that wants a CPU all the time
+    /// (until `stop`, or 60 s).
+    fn busy_lane(stop: &Arc<AtomicBool>) -> LaneRuntime {
         let lane = LaneRuntime::start(BulkCpuPriority::Idle).expect("lane");
-        // Let the lane's threads start and lower their priority.
         let (tx, rx) = std::sync::mpsc::channel();
         lane.handle().spawn(async move { tx.send(()) });
         rx.recv_timeout(Duration::from_secs(30))
@@ -366,42 +382,85 @@ mod tests {
             let p = lane_policies();
             !p.is_empty() && p.iter().all(|p| *p == 5)
         }));
-        assert_eq!(lane.threads().starvations(), 0);
-
-        // Keep every core busy at normal priority (for at most 60 s).
-        let busy = Arc::new(AtomicBool::new(true));
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let spinners: Vec<_> = (0..cores)
-            .map(|_| {
-                let busy = Arc::clone(&busy);
-                std::thread::spawn(move || {
-                    let start = Instant::now();
-                    while busy.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60)
-                    {
-                        std::hint::spin_loop();
-                    }
-                })
-            })
-            .collect();
-        // Give the lane work that wants a CPU all the time.
-        let working = Arc::clone(&busy);
+        let working = Arc::clone(stop);
         lane.handle().spawn(async move {
             let start = Instant::now();
-            while working.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
+            while !working.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(60) {
                 std::hint::spin_loop();
             }
         });
-        let raised = wait_for(Duration::from_secs(30), || {
-            lane.threads().promoted() && lane_policies().iter().all(|p| *p == 0)
-        });
-        let starvations = lane.threads().starvations();
-        busy.store(false, Ordering::Relaxed);
+        lane
+    }
+
+    /// A busy loop in a process of its own (its own process group, killed
+    /// whole when dropped; it ends by itself after 60 s).
+    struct OtherProgram(std::process::Child);
+
+    impl OtherProgram {
+        fn spin() -> Self {
+            use std::os::unix::process::CommandExt;
+            let child = std::process::Command::new("timeout")
+                .args(["60", "sh", "-c", "while :; do :; done"])
+                .process_group(0)
+                .spawn()
+                .expect("sh");
+            OtherProgram(child)
+        }
+    }
+
+    impl Drop for OtherProgram {
+        fn drop(&mut self) {
+            let group = format!("-{}", self.0.id());
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &group])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn cores() -> usize {
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    }
+
+    /// One test, so that its phases do not run at once: the other programs
+    /// of the second would starve the first.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lane_starved_by_other_programs_runs_at_normal_priority_but_not_one_starved_by_its_own() {
+        let lane_stop = Arc::new(AtomicBool::new(false));
+        let lane = busy_lane(&lane_stop);
+
+        // The node's own work (small requests) taking every core is what the
+        // idle priority is for: the lane waits.
+        let own_stop = Arc::new(AtomicBool::new(false));
+        let spinners = spin_here(cores(), &own_stop);
+        std::thread::sleep(super::lane_guard::WINDOW * 2 + super::lane_guard::FIRST_HOLD);
+        let before = lane.threads().starvations();
+        std::thread::sleep(super::lane_guard::WINDOW * 6);
+        let (promoted, after) = (lane.threads().promoted(), lane.threads().starvations());
+        own_stop.store(true, Ordering::Relaxed);
         for spinner in spinners {
             spinner.join().expect("spinner");
         }
-        assert!(raised, "the starved lane was raised to normal priority ({starvations} starvations, policies {:?})", lane_policies());
-        assert!(starvations >= 1);
+        assert!(
+            !promoted && after == before,
+            "starved by its own process: {before} -> {after}"
+        );
 
+        // Other programs keep every core busy (for at most 60 s).
+        let others: Vec<OtherProgram> = (0..cores()).map(|_| OtherProgram::spin()).collect();
+        let raised = wait_for(Duration::from_secs(30), || {
+            lane.threads().promoted() && lane_policies().iter().all(|p| *p == 0)
+        });
+        let starvations = lane.threads().starvations() - after;
+        drop(others);
+        lane_stop.store(true, Ordering::Relaxed);
+        assert!(
+            raised,
+            "the starved lane was raised to normal priority ({starvations} starvations, policies {:?})",
+            lane_policies()
+        );
+        assert!(starvations >= 1);
         // With idle time again, the lane goes back to idle priority once its
         // stay at normal priority is over.
         assert!(wait_for(super::lane_guard::MAX_HOLD * 2, || {
