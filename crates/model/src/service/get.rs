@@ -4,12 +4,12 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hangar_util::Uuid;
+use hangar_util::{Hash, Uuid};
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::{BodyStream, ObjectService};
-use crate::schema::block_row::data_partition;
+use crate::schema::block_row::{data_partition, BlockRow};
 use crate::schema::object::{bucket_partition, ObjectData, ObjectVersion, PartRef};
 use crate::{Error, Result};
 
@@ -84,6 +84,37 @@ impl ObjectService {
         }
     }
 
+    /// The first batch of block rows to read for the bytes of a part from
+    /// `rel_start` on: from the block that holds that byte, found without
+    /// reading the rows before it. The blocks of one part all have the size
+    /// the writer used but the last, so the block holding `rel_start` is
+    /// guessed from the configured block size; if the part was written with
+    /// another size and the guess misses (the first row found starts after
+    /// `rel_start`), the rows are read from the part's start.
+    pub(super) async fn first_block_rows(
+        &self,
+        pk: &Hash,
+        rel_start: u64,
+    ) -> Result<Vec<BlockRow>> {
+        let block_size = self.inner.config.block_size as u64;
+        let guess = rel_start / block_size * block_size;
+        if guess > 0 {
+            let rows = self
+                .inner
+                .block_rows
+                .read_range(pk, &guess.to_be_bytes(), ROWS_PER_BATCH)
+                .await?;
+            if rows.first().is_some_and(|r| r.offset <= rel_start) {
+                return Ok(rows);
+            }
+        }
+        Ok(self
+            .inner
+            .block_rows
+            .read_range(pk, &0u64.to_be_bytes(), ROWS_PER_BATCH)
+            .await?)
+    }
+
     async fn send_parts(
         &self,
         parts: &[PartRef],
@@ -112,17 +143,16 @@ impl ObjectService {
         tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
     ) -> Result<()> {
         let pk = data_partition(&part.data_id);
-        let mut cursor = 0u64;
+        // The range within the part.
+        let rel_start = range.start.saturating_sub(part_start);
+        let rel_end = range.end.saturating_sub(part_start).min(part.size);
+        let mut rows = self.first_block_rows(&pk, rel_start).await?;
         let mut sent = 0u64;
-        loop {
-            let rows = self
-                .inner
-                .block_rows
-                .read_range(&pk, &cursor.to_be_bytes(), ROWS_PER_BATCH)
-                .await?;
-            let Some(last) = rows.last() else { break };
-            cursor = last.offset + 1;
-            let full = rows.len() == ROWS_PER_BATCH;
+        while let Some(last) = rows.last() {
+            let cursor = last.offset + 1;
+            // A short batch is the end of the part; past the range, the rest
+            // of it is not wanted.
+            let more = rows.len() == ROWS_PER_BATCH && last.offset + u64::from(last.size) < rel_end;
             let wanted: Vec<_> = rows
                 .into_iter()
                 .filter_map(|row| {
@@ -150,9 +180,14 @@ impl ObjectService {
                     return Ok(()); // the client went away
                 }
             }
-            if !full {
+            if !more {
                 break;
             }
+            rows = self
+                .inner
+                .block_rows
+                .read_range(&pk, &cursor.to_be_bytes(), ROWS_PER_BATCH)
+                .await?;
         }
         let expected = range.end.min(part_start + part.size) - range.start.max(part_start);
         if sent != expected {

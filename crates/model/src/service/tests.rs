@@ -6,11 +6,15 @@ use hangar_util::clock::{Clock, ManualWallClock};
 use hangar_util::Uuid;
 
 use super::*;
+use crate::schema::object::ObjectData;
 use crate::{Error, ListParams, Precondition};
 
 struct Fixture {
     _dir: tempfile::TempDir,
     _cluster: MemoryCluster,
+    db: hangar_db::Db,
+    blocks: hangar_block::BlockStore,
+    clock: Clock,
     svc: ObjectService,
     wall: Arc<ManualWallClock>,
     bucket: Uuid,
@@ -21,13 +25,12 @@ async fn fixture() -> Fixture {
 }
 
 async fn fixture_with_body_timeout(body_idle_timeout: std::time::Duration) -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wall = Arc::new(ManualWallClock::new(1_000_000));
-    let clock = Clock::new(wall.clone());
-    let cluster = MemoryCluster::start(1, 1, std::time::Duration::ZERO).await;
-    let replicator = hangar_table::Replicator::new(cluster.systems[0].clone());
-    let config = ModelConfig {
-        block_size: 4096,
+    fixture_with(4096, body_idle_timeout).await
+}
+
+fn model_config(block_size: usize, body_idle_timeout: std::time::Duration) -> ModelConfig {
+    ModelConfig {
+        block_size,
         inline_threshold: 100,
         upload_buffer_bytes: 1 << 20,
         release_delay_msec: 0,
@@ -35,7 +38,16 @@ async fn fixture_with_body_timeout(body_idle_timeout: std::time::Duration) -> Fi
         body_idle_timeout,
         tombstone_delay_msec: 0,
         orphan_grace_msec: 60_000,
-    };
+    }
+}
+
+async fn fixture_with(block_size: usize, body_idle_timeout: std::time::Duration) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wall = Arc::new(ManualWallClock::new(1_000_000));
+    let clock = Clock::new(wall.clone());
+    let cluster = MemoryCluster::start(1, 1, std::time::Duration::ZERO).await;
+    let replicator = hangar_table::Replicator::new(cluster.systems[0].clone());
+    let config = model_config(block_size, body_idle_timeout);
     let db = hangar_db::Db::open_in_memory().expect("db");
     let blocks = hangar_block::BlockStore::new(
         hangar_block::BlockStoreConfig {
@@ -51,11 +63,20 @@ async fn fixture_with_body_timeout(body_idle_timeout: std::time::Duration) -> Fi
         clock.clone(),
     )
     .expect("blocks");
-    let svc = ObjectService::new(config, db, blocks, &replicator, clock);
+    let svc = ObjectService::new(
+        config,
+        db.clone(),
+        blocks.clone(),
+        &replicator,
+        clock.clone(),
+    );
     let bucket = svc.create_bucket("bucket1", None).await.expect("bucket");
     Fixture {
         _dir: dir,
         _cluster: cluster,
+        db,
+        blocks,
+        clock,
         svc,
         wall,
         bucket,
@@ -109,6 +130,93 @@ async fn objects_round_trip_inline_and_in_blocks_with_ranges() {
         );
     }
     assert_eq!(f.svc.blocks().count_files(), 5);
+}
+
+/// `n` bytes in which no two 4 KiB blocks are alike.
+fn distinct(n: usize) -> Vec<u8> {
+    (0..n as u64)
+        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8 ^ (i >> 12) as u8)
+        .collect()
+}
+
+/// Ranges that start and end at and around block and batch boundaries, and
+/// in the last, short block, of an object of `size` bytes in 4 KiB blocks.
+fn ranges_across_blocks(size: u64) -> Vec<GetRange> {
+    let b = 4096;
+    vec![
+        0..1,
+        0..b,
+        b - 1..b + 1,
+        100 * b - 1..100 * b + 1,
+        63 * b..65 * b + 7,
+        64 * b..128 * b,
+        130 * b + 5..190 * b,
+        150 * b + 7..150 * b + 8,
+        200 * b..size,
+        size - 1..size,
+        3..size - 3,
+    ]
+}
+
+#[tokio::test]
+async fn ranged_reads_seek_to_the_block_that_holds_their_start() {
+    let f = fixture().await;
+    let size = 200 * 4096 + 123;
+    let data = distinct(size);
+    f.svc
+        .put_object(f.bucket, "big", PutParams::default(), body(data.clone()))
+        .await
+        .expect("put");
+    for range in ranges_across_blocks(size as u64) {
+        let got = read_all(&f.svc, &f.bucket, "big", Some(range.clone())).await;
+        assert!(
+            got == data[range.start as usize..range.end as usize],
+            "bytes {range:?}"
+        );
+    }
+    // The seek finds the block in one read, without the rows before it.
+    let (_, object) = f.svc.get_object(&f.bucket, "big").await.expect("get");
+    let ObjectData::Parts { parts, .. } = object else {
+        panic!("in blocks")
+    };
+    let pk = crate::schema::block_row::data_partition(&parts[0].data_id);
+    let rows = f
+        .svc
+        .first_block_rows(&pk, 150 * 4096 + 7)
+        .await
+        .expect("rows");
+    assert_eq!(rows[0].offset, 150 * 4096);
+    assert_eq!(rows.len(), 50 + 1, "the rows from there to the end");
+}
+
+#[tokio::test]
+async fn ranged_reads_are_right_after_the_block_size_changed() {
+    // Written in 16 KiB blocks, read by a node configured for 4 KiB ones:
+    // the guessed block is inside a bigger one, and the read starts over from
+    // the part's first block.
+    let f = fixture_with(16384, std::time::Duration::from_secs(30)).await;
+    let size = 50 * 16384 + 123;
+    let data = distinct(size);
+    f.svc
+        .put_object(f.bucket, "big", PutParams::default(), body(data.clone()))
+        .await
+        .expect("put");
+    let cluster = MemoryCluster::start(1, 1, std::time::Duration::ZERO).await;
+    let replicator = hangar_table::Replicator::new(cluster.systems[0].clone());
+    let smaller = ObjectService::new(
+        model_config(4096, std::time::Duration::from_secs(30)),
+        f.db.clone(),
+        f.blocks.clone(),
+        &replicator,
+        f.clock.clone(),
+    );
+    for range in ranges_across_blocks(size as u64) {
+        let got = read_all(&smaller, &f.bucket, "big", Some(range.clone())).await;
+        assert!(
+            got == data[range.start as usize..range.end as usize],
+            "bytes {range:?}"
+        );
+    }
 }
 
 #[tokio::test]
