@@ -1,5 +1,8 @@
 //! `hangar-bench hash`: single-core throughput of MD5 (the S3 ETag), BLAKE3
-//! (Hangar's block hash) and SHA-256 (SigV4 payload hash) over one buffer.
+//! (Hangar's block hash) and SHA-256 (SigV4 payload hash) over one buffer,
+//! with the implementations the server uses; and, as the machine's fastest
+//! MD5 to compare with, OpenSSL's (`openssl speed -evp md5`), if the
+//! `openssl` command is there.
 //!
 //! Each hash runs on the calling thread only: BLAKE3 goes through
 //! `blake3::Hasher::update`, which never uses rayon.
@@ -39,6 +42,10 @@ struct Report {
     md5_mb_s: MinMedMax,
     blake3_mb_s: MinMedMax,
     sha256_mb_s: MinMedMax,
+    /// OpenSSL's MD5 on 16 KiB buffers, one process, if `openssl` runs.
+    openssl_md5_mb_s: Option<MinMedMax>,
+    /// The server's MD5 against OpenSSL's, medians.
+    md5_over_openssl: Option<f64>,
     /// CPU features that decide which code paths the hash crates pick at run time.
     cpu: Cpu,
 }
@@ -61,16 +68,37 @@ pub fn run(args: &HashArgs) -> anyhow::Result<()> {
         black_box(sha2::Sha256::digest(b));
     });
 
+    let openssl: Option<Vec<f64>> = (0..args.runs).map(|_| openssl_md5_mb_s()).collect();
+    let md5_mb_s = MinMedMax::of(&md5);
+    let openssl_md5_mb_s = openssl.as_deref().map(MinMedMax::of);
     let report = Report {
         size_mib: args.size_mib,
         runs: args.runs,
-        md5_mb_s: MinMedMax::of(&md5),
+        md5_over_openssl: openssl_md5_mb_s
+            .as_ref()
+            .map(|o| crate::stats::round3(md5_mb_s.median / o.median)),
+        openssl_md5_mb_s,
+        md5_mb_s,
         blake3_mb_s: MinMedMax::of(&blake3),
         sha256_mb_s: MinMedMax::of(&sha256),
         cpu: cpu_features(),
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// OpenSSL's MD5 throughput in MB/s over 16 KiB buffers for 2 s, from the
+/// machine-readable output of `openssl speed` (`+F:<n>:md5:<bytes/s>`);
+/// `None` if it does not run.
+fn openssl_md5_mb_s() -> Option<f64> {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-mr", "-seconds", "2", "-bytes", "16384", "-evp", "md5"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("+F:"))?;
+    let bytes_per_s: f64 = line.rsplit(':').next()?.trim().parse().ok()?;
+    Some(bytes_per_s / 1e6)
 }
 
 /// Throughput in MB/s (10^6 bytes) of `runs` calls of `f` over `buf`.
