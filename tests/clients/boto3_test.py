@@ -332,6 +332,15 @@ def test_no_such_key(s3):
         raise AssertionError("get_object in a missing bucket succeeded")
     except ClientError as e:
         assert err_code(e) == ("NoSuchBucket", 404), err_code(e)
+    # A bucket name the protocol layer refuses before any handler still
+    # gets a message (botocore shows "Unknown" without one).
+    for name in ("b", "Bad_Name"):
+        try:
+            s3.create_bucket(Bucket=name)
+            raise AssertionError(f"bucket {name!r} was created")
+        except ClientError as e:
+            assert err_code(e) == ("InvalidBucketName", 400), err_code(e)
+            assert e.response["Error"].get("Message") == "The specified bucket is not valid.", e.response
 
 
 def test_bad_secret(s3):

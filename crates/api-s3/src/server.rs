@@ -179,8 +179,14 @@ fn add_error_details(resp: &mut http::Response<s3s::Body>, resource: &str, id: &
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
+    // Errors raised by the protocol layer itself (a bucket name its path
+    // parser refuses, say) come without a message; clients show it.
+    let message = match (text.contains("<Message>"), error_code(text)) {
+        (false, Some(code)) => format!("<Message>{}</Message>", default_message(code)),
+        _ => String::new(),
+    };
     let body = format!(
-        "{}<Resource>{resource}</Resource><RequestId>{id}</RequestId>{}",
+        "{}{message}<Resource>{resource}</Resource><RequestId>{id}</RequestId>{}",
         &text[..end],
         &text[end..]
     );
@@ -191,6 +197,33 @@ fn add_error_details(resp: &mut http::Response<s3s::Body>, resource: &str, id: &
         );
     }
     *resp.body_mut() = s3s::Body::from(body);
+}
+
+/// The `<Code>` of an S3 error body.
+fn error_code(body: &str) -> Option<&str> {
+    let start = body.find("<Code>")? + "<Code>".len();
+    let len = body[start..].find("</Code>")?;
+    Some(&body[start..start + len])
+}
+
+/// What S3 says for `code` when nothing more precise is known.
+fn default_message(code: &str) -> &'static str {
+    match code {
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "NoSuchBucket" => "The specified bucket does not exist.",
+        "NoSuchKey" => "The specified key does not exist.",
+        "InvalidURI" => "Couldn't parse the specified URI.",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "NotImplemented" => "A header or operation you provided implies functionality that is not implemented.",
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against the published schema.",
+        "AccessDenied" => "Access Denied",
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided."
+        }
+        "InvalidArgument" => "Invalid Argument",
+        "InvalidRequest" => "Invalid Request",
+        _ => "The request could not be served.",
+    }
 }
 
 /// Whether a request asks for `100 Continue` with an empty body, which hyper
