@@ -67,7 +67,11 @@ impl S3Access for AccessRules {
             let date = headers
                 .get("x-amz-date")
                 .or_else(|| headers.get(http::header::DATE));
-            check_sig_v2_date(date.and_then(|v| v.to_str().ok()), SystemTime::now())?;
+            // Compared with the client's clock, as s3s does for SigV4: the
+            // real time, not the node's logical one.
+            #[allow(clippy::disallowed_methods, reason = "the client's clock is real time")]
+            let now = SystemTime::now();
+            check_sig_v2_date(date.and_then(|v| v.to_str().ok()), now)?;
         }
         let query = cx.uri().query().unwrap_or("");
         check_presigned_expiry(query_param(query, "X-Amz-Expires").as_deref())?;

@@ -92,7 +92,9 @@ pub fn run(args: &HashArgs) -> anyhow::Result<()> {
 /// `None` if it does not run.
 fn openssl_md5_mb_s() -> Option<f64> {
     let out = std::process::Command::new("openssl")
-        .args(["speed", "-mr", "-seconds", "2", "-bytes", "16384", "-evp", "md5"])
+        .args([
+            "speed", "-mr", "-seconds", "2", "-bytes", "16384", "-evp", "md5",
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);

@@ -12,6 +12,11 @@
 //! Every subcommand prints one JSON object on stdout; progress and errors go to
 //! stderr.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark measures real time and draws real randomness"
+)]
+
 mod db_engines;
 mod delay_proxy;
 mod hash;

@@ -469,3 +469,6 @@ mod tests {
         assert!(matches!(err, Error::Unavailable { .. }), "{err}");
     }
 }
+
+#[cfg(test)]
+mod format_fixtures;

@@ -436,4 +436,6 @@ impl TryFrom<HistoryRepr> for LayoutHistory {
 }
 
 #[cfg(test)]
+mod format_fixtures;
+#[cfg(test)]
 mod tests;

@@ -327,3 +327,6 @@ impl LayoutManager {
         }
     }
 }
+
+#[cfg(test)]
+mod format_fixtures;

@@ -592,4 +592,6 @@ fn hostname() -> String {
 }
 
 #[cfg(test)]
+mod format_fixtures;
+#[cfg(test)]
 mod tests;

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use redb::{ReadableDatabase, ReadableTable};
 use tokio::sync::{mpsc, oneshot};

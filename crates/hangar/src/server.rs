@@ -274,7 +274,7 @@ fn data_dirs_hold_blocks(config: &Config) -> bool {
 /// block references that come back restore the reference counts and queue
 /// the blocks for a check.
 async fn rebuild_metadata(model: ObjectService, cluster: std::sync::Arc<System>) {
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     // The layout file went with the database: wait to learn it from a peer.
     while cluster.layout().snapshot().current().version == 0 {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -453,7 +453,7 @@ async fn scrub(model: ObjectService, shutdown: CancellationToken) {
                 continue;
             }
         }
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         match model.blocks().scrub_some(SCRUB_PER_STEP).await {
             Ok(r) => workers.update(name, what, |w| {
                 w.busy = true;
@@ -532,17 +532,27 @@ async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
     }
 }
 
+/// The operating system's time, to compare with the modification times of
+/// files on disk.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "file times are the operating system's"
+)]
+fn disk_now() -> SystemTime {
+    SystemTime::now()
+}
+
 /// Sweeps the data directories for what a crash left behind: once right after
 /// start (everything written before the start is fair game), then once a day.
 async fn sweeps(model: ObjectService, shutdown: CancellationToken, rebuilding: bool) {
-    let mut cutoff = SystemTime::now();
+    let mut cutoff = disk_now();
     if rebuilding {
         // Every block file looks unreferenced until the metadata is back:
         // the first sweep waits a period.
         if !pause(&shutdown, SWEEP_PERIOD).await {
             return;
         }
-        cutoff = SystemTime::now() - SWEEP_MIN_AGE;
+        cutoff = disk_now() - SWEEP_MIN_AGE;
     }
     loop {
         // Stopping mid-sweep is safe: each step is a transaction of its own.
@@ -558,7 +568,7 @@ async fn sweeps(model: ObjectService, shutdown: CancellationToken, rebuilding: b
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(SWEEP_PERIOD) => {}
         }
-        cutoff = SystemTime::now() - SWEEP_MIN_AGE;
+        cutoff = disk_now() - SWEEP_MIN_AGE;
     }
 }
 

@@ -2,6 +2,11 @@
 //! head`) ends quietly with success, never with a panic; a server whose stdout
 //! is closed keeps serving.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "it waits for real processes, in real time"
+)]
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

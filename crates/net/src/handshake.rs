@@ -26,8 +26,10 @@ pub(crate) enum Purpose {
 }
 
 /// The version of the messages nodes exchange. Nodes refuse peers that speak
-/// another one, saying so, rather than misread them.
-pub(crate) const NODE_PROTOCOL: u8 = 2;
+/// another one, saying so, rather than misread them. Any change of a message's
+/// encoding needs a new one: the fixtures of `testdata/formats/` (see
+/// [`crate::fixtures`]) fail the tests otherwise.
+pub const NODE_PROTOCOL: u8 = 2;
 /// The secret-proof message: protocol, proof, boot number, purpose, link id.
 const PROOF_LEN: usize = 1 + 32 + 8 + 1 + 16;
 /// The secret-proof message of node protocol 1, which had neither a protocol

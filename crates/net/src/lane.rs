@@ -308,6 +308,10 @@ impl Drop for BulkLink {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests of the real scheduler, in real time"
+)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;

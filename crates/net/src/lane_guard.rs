@@ -232,7 +232,12 @@ impl CpuUse {
     }
 }
 
-/// The guard's loop.
+/// The guard's loop. It watches the operating system's scheduler, in its
+/// time.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the scheduler's time is real time"
+)]
 fn watch(threads: &LaneThreads, stop: &AtomicBool) {
     let mut hold = FIRST_HOLD;
     let mut promoted_until: Option<Instant> = None;

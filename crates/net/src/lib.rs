@@ -9,6 +9,8 @@
 //!   tests, with per-link latency, loss and partitions.
 //! - [`Rpc`]: typed requests ([`Message`]) with priorities, deadlines, streaming
 //!   bodies and the hybrid logical clock carried on every call.
+//! - [`NODE_PROTOCOL`]: the version of everything nodes exchange; [`fixtures`]
+//!   pins the encoding of each message to it in tests.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -37,6 +39,7 @@
 
 mod body;
 mod error;
+pub mod fixtures;
 mod frame;
 mod handshake;
 mod identity;
@@ -53,6 +56,7 @@ mod transport;
 
 pub use body::{body_from_chunks, IncomingBody, OutgoingBody};
 pub use error::Error;
+pub use handshake::NODE_PROTOCOL;
 pub use hangar_util::NodeId;
 pub use identity::{NodeKey, KEY_FILE};
 pub use message::{Message, Priority};

@@ -21,7 +21,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use hangar_util::NodeId;
-use rand::Rng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
@@ -85,10 +84,9 @@ impl Link {
         let mut delay = self.latency;
         if self.loss > 0.0 {
             let packets = len.div_ceil(PACKET).max(1);
-            let mut rng = rand::thread_rng();
             let rto = (self.latency * 4).max(Duration::from_millis(10));
             for _ in 0..packets {
-                if rng.gen_bool(self.loss.min(1.0)) {
+                if hangar_util::rng::chance(self.loss) {
                     delay += rto;
                     break;
                 }
@@ -184,7 +182,7 @@ impl MemoryNetwork {
         addr: Option<SocketAddr>,
     ) -> Arc<MemoryTransport> {
         let (tx, rx) = mpsc::channel(64);
-        let boot = rand::random();
+        let boot = hangar_util::rng::random();
         let addr = {
             let mut state = self.lock();
             let addr = addr.unwrap_or_else(|| {

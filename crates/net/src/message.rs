@@ -84,3 +84,6 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, crate::Error> {
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, crate::Error> {
     rmp_serde::from_slice(bytes).map_err(|e| crate::Error::Protocol(format!("decoding: {e}")))
 }
+
+#[cfg(test)]
+mod format_fixtures;

@@ -178,7 +178,7 @@ impl QuicTransport {
             bulk_cpu_priority: config.bulk_cpu_priority,
             links: std::sync::Mutex::default(),
             id: key.id(),
-            boot: rand::random(),
+            boot: hangar_util::rng::random(),
             secret: secret.clone(),
             public_addr: config.public_addr.unwrap_or(local),
             handshake_timeout: config.handshake_timeout,
@@ -548,7 +548,7 @@ impl Transport for QuicTransport {
 /// if `bulk` (and never so otherwise).
 fn initial_cid(bulk: bool) -> quinn::ConnectionId {
     let mut cid = [0u8; BULK_CID_LEN];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut cid[..]);
+    hangar_util::rng::fill(&mut cid[..]);
     if bulk {
         cid[..BULK_CID_TAG.len()].copy_from_slice(BULK_CID_TAG);
     } else if cid.starts_with(BULK_CID_TAG) {

@@ -23,7 +23,7 @@ impl RpcSecret {
 
     /// A new random secret.
     pub fn generate() -> Self {
-        RpcSecret(rand::random())
+        RpcSecret(hangar_util::rng::random())
     }
 
     /// The 64-character hex form, for configuration files.

@@ -260,7 +260,7 @@ async fn garbage_and_stalled_handshakes_do_not_block_the_listener() {
     // Garbage datagrams, empty and large.
     let sock = UdpSocket::bind(loopback()).expect("udp");
     for len in [0usize, 1, 7, 100, 1200, 1500] {
-        let junk: Vec<u8> = (0..len).map(|_| rand::random()).collect();
+        let junk: Vec<u8> = (0..len).map(|_| hangar_util::rng::random()).collect();
         sock.send_to(&junk, b.local_addr()).expect("send");
     }
     // Truncated handshakes: TLS completes but no secret proof ever comes. More

@@ -17,7 +17,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use hangar_cluster::NodeId;
 use hangar_net::{CallOptions, Message, Priority, Rpc};
@@ -222,3 +224,6 @@ async fn send_batch(rpc: &Rpc, to: NodeId, batch: Vec<Queued>, timeout: Duration
         }
     }
 }
+
+#[cfg(test)]
+mod format_fixtures;

@@ -277,3 +277,6 @@ impl ReplicatorInner {
         .await
     }
 }
+
+#[cfg(test)]
+mod format_fixtures;

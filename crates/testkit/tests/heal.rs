@@ -26,7 +26,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::StreamExt;
 use hangar_cluster::history::NodeRole;
@@ -313,7 +315,7 @@ async fn run_seed(seed: u64) -> Result<String, String> {
             })
         })
         .collect();
-    tokio::time::sleep_until(closed_at.into()).await;
+    tokio::time::sleep_until(closed_at).await;
     split(&c, LinkState::Down);
     for w in writers {
         let mine = w.await.map_err(|e| e.to_string())?;

@@ -296,8 +296,8 @@ async fn run_seed(seed: u64) -> Result<String, String> {
     let mut steps = Vec::new();
     // A write sent to a node while it was silent holds its layout version's
     // acknowledgement until the call times out (at most a minute).
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while std::time::Instant::now() < deadline {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while tokio::time::Instant::now() < deadline {
         tick(200, &mut now);
         steps.clear();
         for s in &c.services {
@@ -330,7 +330,7 @@ async fn run_seed(seed: u64) -> Result<String, String> {
         let key = format!("k{k}");
         let through = rng.gen_range(0..NODES);
         let data: Vec<u8> = (0..3000).map(|_| rng.gen()).collect();
-        let begun = std::time::Instant::now();
+        let begun = tokio::time::Instant::now();
         let put = c.services[through].put_object(bucket, &key, PutParams::default(), body(&data));
         let result = tokio::time::timeout(Duration::from_secs(60), put).await;
         let took = begun.elapsed();
@@ -454,7 +454,7 @@ async fn random_faults_and_layout_changes_lose_nothing_acknowledged() {
     // timeouts, for the layout transition after healing).
     let runs = futures::stream::iter(first..first + seeds)
         .map(|seed| async move {
-            let t = std::time::Instant::now();
+            let t = tokio::time::Instant::now();
             let r = tokio::spawn(run_seed(seed))
                 .await
                 .unwrap_or_else(|e| Err(format!("panicked: {e}")));

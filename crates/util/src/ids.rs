@@ -91,7 +91,7 @@ pub struct Uuid(#[serde(with = "serde_bytes")] pub [u8; 16]);
 impl Uuid {
     /// A new random id.
     pub fn random() -> Self {
-        Uuid(rand::random())
+        Uuid(crate::rng::random())
     }
 
     /// Parses 32 hex characters.

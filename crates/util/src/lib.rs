@@ -1,6 +1,7 @@
 //! Foundations shared by every Hangar layer: identifiers ([`Uuid`], [`Hash`], [`NodeId`]),
-//! the hybrid logical [`clock::Clock`], CRDT primitives ([`crdt`]) and the versioned
-//! binary [`encoding`] used for everything stored on disk.
+//! the hybrid logical [`clock::Clock`], CRDT primitives ([`crdt`]), the versioned
+//! binary [`encoding`] used for everything stored on disk, and the format
+//! [`fixtures`] that pin stored and wire encodings in tests.
 //!
 //! This crate imports no other Hangar crate and knows nothing of networks, disks,
 //! tables or S3.
@@ -17,6 +18,8 @@
 pub mod clock;
 pub mod crdt;
 pub mod encoding;
+pub mod fixtures;
 mod ids;
+pub mod rng;
 
 pub use ids::{Hash, NodeId, Uuid};

@@ -1,3 +1,9 @@
+//! The sweep compares with the modification times of real files: real time.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "file times are the operating system's"
+)]
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -7,6 +7,9 @@ pub mod bucket;
 pub mod object;
 pub mod part;
 
+#[cfg(test)]
+mod format_fixtures;
+
 use hangar_util::Hash;
 
 /// Partition key of the small tables that list everything of their kind

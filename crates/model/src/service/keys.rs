@@ -13,8 +13,8 @@ const KEYS_LISTED_MAX: usize = 100_000;
 impl ObjectService {
     /// Creates a key with a generated id and secret.
     pub async fn create_key(&self, name: &str) -> Result<AccessKey> {
-        let id = format!("HK{}", hex::encode(rand::random::<[u8; 12]>()));
-        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let id = format!("HK{}", hex::encode(hangar_util::rng::random::<[u8; 12]>()));
+        let secret = hex::encode(hangar_util::rng::random::<[u8; 32]>());
         self.import_key(&id, &secret, name).await
     }
 

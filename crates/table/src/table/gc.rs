@@ -54,12 +54,6 @@ fn todo_key<S: TableSchema>(storage_key: &[u8]) -> Vec<u8> {
     k
 }
 
-fn now_msec() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl<S: TableSchema> Table<S> {
     /// Records `new`, just stored, for removal if it is a tombstone.
     pub(super) fn note_tombstone(
@@ -69,12 +63,15 @@ impl<S: TableSchema> Table<S> {
         new: &S::Entry,
         bytes: &[u8],
     ) -> Result<()> {
-        if !matches!(self.inner.placement, Where::Cluster { .. })
-            || !self.inner.schema.is_tombstone(new)
-        {
+        let Where::Cluster { replicator, .. } = &self.inner.placement else {
+            return Ok(());
+        };
+        if !self.inner.schema.is_tombstone(new) {
             return Ok(());
         }
-        let mut value = now_msec().to_be_bytes().to_vec();
+        // Tombstone ages go by the node's clock, which the simulation drives.
+        let now = replicator.system().rpc().clock().wall_msec();
+        let mut value = now.to_be_bytes().to_vec();
         value.extend_from_slice(Hash::of(bytes).as_bytes());
         tx.insert(GC_TODO, &todo_key::<S>(key), &value)?;
         Ok(())
@@ -92,7 +89,7 @@ impl<S: TableSchema> Table<S> {
             .inner
             .db
             .range(GC_TODO, &prefix, end.as_deref(), limit)?;
-        let now = now_msec();
+        let now = replicator.system().rpc().clock().wall_msec();
         let mut report = GcReport::default();
         for (todo_key, value) in todo {
             let Some(at) = value
