@@ -76,6 +76,35 @@ pub trait Versioned: Serialize + DeserializeOwned {
     }
 }
 
+/// Whether `bytes` decode as a `T` that survives a round trip: `Ok(false)`
+/// if they do not decode, `Ok(true)` if the value re-encodes, decodes again
+/// to an equal value and re-encodes to the same bytes, and an error saying
+/// what broke otherwise. The fuzz target `stored_entries` and the replay of
+/// its corpus check every stored type with it.
+pub fn round_trips<T: Versioned + PartialEq + std::fmt::Debug>(
+    bytes: &[u8],
+) -> Result<bool, String> {
+    let Ok(value) = T::decode(bytes) else {
+        return Ok(false);
+    };
+    let name = T::TYPE_NAME;
+    let encoded = value
+        .encode()
+        .map_err(|e| format!("{name}: a decoded value fails to encode: {e}"))?;
+    let again = T::decode(&encoded)
+        .map_err(|e| format!("{name}: a re-encoded value fails to decode: {e}"))?;
+    if again != value {
+        return Err(format!("{name}: {value:?} came back as {again:?}"));
+    }
+    let encoded_again = again
+        .encode()
+        .map_err(|e| format!("{name}: encoding fails the second time: {e}"))?;
+    if encoded_again != encoded {
+        return Err(format!("{name}: the encoding is not stable"));
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
