@@ -193,6 +193,12 @@ impl BlockStore {
         &self.inner.db
     }
 
+    /// Where block `hash`'s file would be, in each data directory (tests
+    /// damage or remove them).
+    pub fn file_paths(&self, hash: &Hash) -> Vec<std::path::PathBuf> {
+        self.inner.dirs.all().map(|d| block_path(d, hash)).collect()
+    }
+
     /// Number of block files under all data directories (walks the disk).
     pub fn count_files(&self) -> usize {
         self.inner.dirs.all().map(|d| block_files(d).count()).sum()

@@ -170,21 +170,17 @@ impl TestCluster {
     }
 
     /// Deletes the file of block `hash` from every node's disk, as a loss
-    /// would (block files live at `<blocks>/ab/cd/<hex>`). Returns how many
-    /// nodes had it.
+    /// would. Returns how many nodes had it.
     pub fn lose_block_everywhere(&self, hash: &hangar_util::Hash) -> usize {
-        let hex = hash.to_hex();
-        self.nodes
+        self.services
             .iter()
-            .filter(|n| {
-                let path = n
-                    .dir
-                    .path()
-                    .join("blocks")
-                    .join(&hex[0..2])
-                    .join(&hex[2..4])
-                    .join(&hex);
-                std::fs::remove_file(path).is_ok()
+            .filter(|s| {
+                let removed = s
+                    .blocks()
+                    .file_paths(hash)
+                    .into_iter()
+                    .map(std::fs::remove_file);
+                removed.filter(Result::is_ok).count() > 0
             })
             .count()
     }
