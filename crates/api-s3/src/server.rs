@@ -126,36 +126,50 @@ pub async fn serve(listener: TcpListener, endpoint: S3Endpoint, shutdown: Cancel
     .await;
 }
 
-/// One request: the fixes it needs before s3s sees it, s3s, then the request
-/// id, the log line and the connection's fate.
+/// One request from a connection (see [`S3Endpoint::respond`]).
 async fn handle(
     endpoint: S3Endpoint,
-    mut req: http::Request<hyper::body::Incoming>,
+    req: http::Request<hyper::body::Incoming>,
     id: String,
 ) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    endpoint.paths.align(&mut req).await;
-    let unanswered_expect = expects_continue_without_body(req.headers());
-    let mut resp = hyper::service::Service::call(&endpoint.service, req).await?;
-    let status = resp.status();
-    log_request(&id, status, &method, &path);
-    if let Ok(v) = http::HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-amz-request-id", v);
+    endpoint.respond(req.map(s3s::Body::from), &id).await
+}
+
+impl S3Endpoint {
+    /// Answers one request as the HTTP server does: the fixes it needs before
+    /// s3s sees it, s3s, then the request id `id` (`x-amz-request-id` and the
+    /// error body's `<RequestId>`), the log line and the connection's fate.
+    /// Public so that a harness (the fuzz targets) can drive whole requests
+    /// without sockets.
+    pub async fn respond(
+        &self,
+        mut req: http::Request<s3s::Body>,
+        id: &str,
+    ) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        self.paths.align(&mut req).await;
+        let unanswered_expect = expects_continue_without_body(req.headers());
+        let mut resp = self.service.call(req).await?;
+        let status = resp.status();
+        log_request(id, status, &method, &path);
+        if let Ok(v) = http::HeaderValue::from_str(id) {
+            resp.headers_mut().insert("x-amz-request-id", v);
+        }
+        if status.is_client_error() || status.is_server_error() {
+            add_error_details(&mut resp, &path, id);
+        }
+        if unanswered_expect {
+            // hyper sends no `100 Continue` for an empty body. Some clients
+            // (botocore) then misread the next response on the connection, so
+            // this connection ends with this response.
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        Ok(resp)
     }
-    if status.is_client_error() || status.is_server_error() {
-        add_error_details(&mut resp, &path, &id);
-    }
-    if unanswered_expect {
-        // hyper sends no `100 Continue` for an empty body. Some clients
-        // (botocore) then misread the next response on the connection, so
-        // this connection ends with this response.
-        resp.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
-    }
-    Ok(resp)
 }
 
 /// Adds `<Resource>` (the request path) and `<RequestId>` (equal to

@@ -83,6 +83,12 @@ impl MemoryCluster {
         }
     }
 
+    /// The cluster's secret: another endpoint on [`MemoryCluster::net`] needs
+    /// it to reach the nodes.
+    pub fn secret(&self) -> &RpcSecret {
+        &self.secret
+    }
+
     /// Stops node `node` as a crash would: its links go down and its
     /// endpoint closes. What it stored is whatever its caller keeps.
     pub fn crash(&self, node: usize) {

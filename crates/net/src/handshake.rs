@@ -108,7 +108,7 @@ pub(crate) async fn read_proof(
 }
 
 /// Decodes a secret-proof message.
-fn parse_proof(msg: &[u8]) -> Result<(blake3::Hash, u64, Purpose), Error> {
+pub(crate) fn parse_proof(msg: &[u8]) -> Result<(blake3::Hash, u64, Purpose), Error> {
     let other_protocol = |theirs: u8| {
         Error::Handshake(format!(
             "the peer speaks node protocol {theirs} and this node {NODE_PROTOCOL}: \

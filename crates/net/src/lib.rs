@@ -41,6 +41,9 @@ mod body;
 mod error;
 pub mod fixtures;
 mod frame;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod identity;
 mod lane;
