@@ -55,7 +55,9 @@ fn json_round_trip<T>(body: &[u8])
 where
     T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug,
 {
-    let Ok(value) = serde_json::from_slice::<T>(body) else { return };
+    let Ok(value) = serde_json::from_slice::<T>(body) else {
+        return;
+    };
     let text = serde_json::to_vec(&value).expect("a parsed request serialises");
     let again: T = serde_json::from_slice(&text).unwrap_or_else(|e| {
         panic!(
@@ -68,11 +70,17 @@ where
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let (path, posts) = ENDPOINTS[usize::from(selector) % ENDPOINTS.len()];
     // Selectors past the table's first wraps (>= 2 * len) swap the method.
     let swap = usize::from(selector) >= 2 * ENDPOINTS.len() && selector & 1 == 1;
-    let method = if posts != swap { Method::POST } else { Method::GET };
+    let method = if posts != swap {
+        Method::POST
+    } else {
+        Method::GET
+    };
     let (query, body) = match rest.iter().position(|&b| b == 0) {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (&b""[..], rest),

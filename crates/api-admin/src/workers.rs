@@ -1,5 +1,6 @@
 //! `GetWorkerStatus`, `GetTableRoots` and `LaunchRepairOperation`.
 
+use hangar_model::workers::names;
 use hangar_model::ObjectService;
 
 use crate::api::{
@@ -76,6 +77,7 @@ pub(crate) async fn launch_repair(
                 .queue_all_for_resync()
                 .await
                 .map_err(hangar_model::Error::from)?;
+            service.workers().wake(names::RESYNC);
             format!("{n} referenced blocks queued for a check (see the resync worker)")
         }
         RepairType::Scrub => {
@@ -84,6 +86,7 @@ pub(crate) async fn launch_repair(
                 .restart_scrub()
                 .await
                 .map_err(hangar_model::Error::from)?;
+            service.workers().wake(names::SCRUB);
             "a scrub pass from the first block (see the scrub worker)".to_string()
         }
         RepairType::Versions => {
@@ -92,7 +95,11 @@ pub(crate) async fn launch_repair(
                 service,
                 "repair-versions",
                 "releases data no version uses",
-                async move { s.repair_versions().await },
+                async move {
+                    let r = s.repair_versions().await;
+                    s.workers().wake(names::RELEASE);
+                    r
+                },
                 |r| {
                     let progress = format!(
                         "last pass: {} data ids checked, {} released, {} too recent, {} without owner, {} unreadable",

@@ -28,6 +28,7 @@ mod replicated;
 mod resync;
 mod store;
 mod sweep;
+mod workers;
 
 pub use dirs::DataDir;
 pub use rebalance::RebalanceReport;
@@ -35,6 +36,7 @@ pub use replicated::ReplicatedBlocks;
 pub use resync::{ResyncReport, ScrubReport, NEW_REFERENCE_DELAY_MSEC};
 pub use store::{BlockStore, BlockStoreConfig};
 pub use sweep::SweepReport;
+pub use workers::{ScrubSettings, ScrubWorker, SweepSettings, SweepWorker};
 
 /// Errors of the block layer.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! `hangar server`: opens the stores, starts the endpoints and background
 //! workers, and stops them in order on SIGTERM or Ctrl-C.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
 use hangar_block::{BlockStore, BlockStoreConfig};
@@ -10,7 +10,8 @@ use hangar_cluster::history::NodeRole;
 use hangar_cluster::membership::MembershipConfig;
 use hangar_cluster::{ClusterConfig, NodeId, System};
 use hangar_db::{Db, DbConfig, Durability};
-use hangar_model::{LayoutSyncStep, ModelConfig, ObjectService};
+use hangar_model::workers::WorkerSettings;
+use hangar_model::{ModelConfig, ObjectService};
 use hangar_table::Replicator;
 use hangar_util::clock::Clock;
 use tokio::net::TcpListener;
@@ -19,33 +20,6 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 
-/// How often background maintenance runs when it has nothing to do.
-const MAINTENANCE_IDLE_PERIOD: Duration = Duration::from_secs(1);
-/// Block rows released per maintenance step.
-const RELEASE_ROWS_PER_STEP: usize = 4096;
-/// Tombstones looked at per table and maintenance step.
-const TOMBSTONES_PER_STEP: usize = 256;
-/// Blocks deleted per maintenance step.
-const GC_BLOCKS_PER_STEP: usize = 1024;
-/// How often the data directories are swept for crash leftovers after the
-/// sweep that follows every start.
-const SWEEP_PERIOD: Duration = Duration::from_secs(24 * 3600);
-/// Age a file must have for a periodic sweep to touch it.
-const SWEEP_MIN_AGE: Duration = Duration::from_secs(3600);
-/// How often the layout sync worker looks for a new layout version.
-const LAYOUT_SYNC_PERIOD: Duration = Duration::from_secs(2);
-/// Resync items handled per step.
-const RESYNC_PER_STEP: usize = 64;
-/// Blocks read per scrub step.
-const SCRUB_PER_STEP: usize = 16;
-/// How long the scrub rests after a step, relative to the step's duration.
-const SCRUB_TRANQUILITY: f64 = 4.0;
-/// How often an idle scrub looks whether a pass is due.
-const SCRUB_RECHECK: Duration = Duration::from_secs(5);
-/// How often every block is read back.
-const SCRUB_PERIOD: Duration = Duration::from_secs(30 * 24 * 3600);
-/// How often each table compares its partitions with their other replicas.
-const ANTI_ENTROPY_PERIOD: Duration = Duration::from_secs(60);
 /// Zone of a single node's layout.
 const SINGLE_NODE_ZONE: &str = "dc1";
 /// Capacity of a single node's layout role. Capacities only weigh nodes
@@ -157,7 +131,6 @@ pub async fn start(
         &replicator,
         clock,
     );
-    model.start_anti_entropy(ANTI_ENTROPY_PERIOD);
     if rebuilding {
         warn!("the metadata database is missing: rebuilding it from the other nodes");
         tokio::spawn(rebuild_metadata(model.clone(), cluster.clone()));
@@ -203,15 +176,13 @@ pub async fn start(
             warn!(error = %e, "admin endpoint stopped");
         }
     });
-    tasks.spawn(sweeps(model.clone(), shutdown.clone(), rebuilding));
-    tasks.spawn(layout_sync(
-        model.clone(),
-        cluster.clone(),
-        shutdown.clone(),
-    ));
-    tasks.spawn(resync(model.clone(), shutdown.clone()));
-    tasks.spawn(scrub(model.clone(), shutdown.clone()));
-    tasks.spawn(maintenance(model, shutdown.clone()));
+    for worker in model.spawn_workers(WorkerSettings::default(), rebuilding, &shutdown) {
+        tasks.spawn(async move {
+            if let Err(e) = worker.await {
+                warn!(error = %e, "a background worker stopped");
+            }
+        });
+    }
     tasks.spawn(async move {
         shutdown.cancelled().await;
         cluster.shutdown();
@@ -321,255 +292,6 @@ fn claim_whole_layout(cluster: &System) -> anyhow::Result<()> {
         .context("applying the single-node layout")?;
     info!(node = %id, "single-node mode: this node holds every partition (layout version 1)");
     Ok(())
-}
-
-/// Sleeps `d`; false if the server is stopping.
-async fn pause(shutdown: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        () = shutdown.cancelled() => false,
-        () = tokio::time::sleep(d) => true,
-    }
-}
-
-const LAYOUT_SYNC: (&str, &str) = (
-    "layout-sync",
-    "syncs this node's partitions and blocks after a layout change",
-);
-const RESYNC: (&str, &str) = ("resync", "fetches blocks this node should hold but lacks");
-const SCRUB: (&str, &str) = (
-    "scrub",
-    "reads every block back and repairs damaged ones from peers",
-);
-const RELEASE: (&str, &str) = (
-    "release",
-    "releases data no version uses and deletes unreferenced blocks",
-);
-
-/// Follows layout changes (see [`ObjectService::layout_sync_step`]).
-async fn layout_sync(
-    model: ObjectService,
-    cluster: std::sync::Arc<System>,
-    shutdown: CancellationToken,
-) {
-    let (name, what) = LAYOUT_SYNC;
-    let workers = model.workers().clone();
-    loop {
-        let step = model.layout_sync_step().await;
-        let history = cluster.layout().snapshot();
-        let mine = history
-            .trackers()
-            .sync
-            .get(&cluster.id())
-            .copied()
-            .unwrap_or(0);
-        let current = history.current().version;
-        match step {
-            Ok(s) => workers.update(name, what, |w| {
-                w.busy = !matches!(s, LayoutSyncStep::Idle);
-                if let LayoutSyncStep::Synced { .. } = s {
-                    w.done += 1;
-                }
-                w.progress = match s {
-                    LayoutSyncStep::Incomplete { partitions, blocks } => format!(
-                        "syncing to layout version {current}: {partitions} partition syncs and {blocks} blocks still failing"
-                    ),
-                    _ if mine < current => format!(
-                        "synced to layout version {mine}; version {current} waits for every node's acknowledgement"
-                    ),
-                    _ => format!("synced to layout version {mine}"),
-                };
-            }),
-            Err(e) => {
-                warn!(error = %e, "layout sync step failed");
-                workers.failed(name, what, model.clock().wall_msec(), e.to_string());
-            }
-        }
-        if !pause(&shutdown, LAYOUT_SYNC_PERIOD).await {
-            return;
-        }
-    }
-}
-
-/// Fetches blocks this node references and lacks, as they fall due.
-async fn resync(model: ObjectService, shutdown: CancellationToken) {
-    let (name, what) = RESYNC;
-    let workers = model.workers().clone();
-    loop {
-        let checked = match model.resync_some(RESYNC_PER_STEP, false).await {
-            Ok(r) => {
-                let queued = model.blocks().resync_queue_len().ok().map(|n| n as u64);
-                workers.update(name, what, |w| {
-                    w.busy = r.checked > 0;
-                    w.done += r.fetched as u64;
-                    w.queued = queued;
-                    w.progress = format!("{} blocks fetched since start", w.done);
-                    if r.failed > 0 {
-                        w.errors += r.failed as u64;
-                    }
-                });
-                r.checked
-            }
-            Err(e) => {
-                warn!(error = %e, "block resync failed");
-                workers.failed(name, what, model.clock().wall_msec(), e.to_string());
-                0
-            }
-        };
-        if checked == 0 && !pause(&shutdown, MAINTENANCE_IDLE_PERIOD).await {
-            return;
-        }
-        if shutdown.is_cancelled() {
-            return;
-        }
-    }
-}
-
-/// Reads every block back once per [`SCRUB_PERIOD`], a few at a time, resting
-/// [`SCRUB_TRANQUILITY`] times as long as each step took: it never takes
-/// more than a fraction of the disk from user requests.
-async fn scrub(model: ObjectService, shutdown: CancellationToken) {
-    let (name, what) = SCRUB;
-    let workers = model.workers().clone();
-    loop {
-        let now = model.clock().wall_msec();
-        let last = model.blocks().last_scrub_msec().ok().flatten();
-        let period = SCRUB_PERIOD.as_millis() as u64;
-        if let Some(last) = last {
-            let due = last.saturating_add(period);
-            if due > now {
-                workers.update(name, what, |w| {
-                    w.busy = false;
-                    w.progress = format!(
-                        "last pass ended {} h ago; next in {} h",
-                        (now - last) / 3_600_000,
-                        (due - now) / 3_600_000
-                    );
-                });
-                // Checked again soon: `hangar repair scrub` may start a pass.
-                let wait = Duration::from_millis(due - now).min(SCRUB_RECHECK);
-                if !pause(&shutdown, wait).await {
-                    return;
-                }
-                continue;
-            }
-        }
-        let started = tokio::time::Instant::now();
-        match model.blocks().scrub_some(SCRUB_PER_STEP).await {
-            Ok(r) => workers.update(name, what, |w| {
-                w.busy = true;
-                w.done += r.checked as u64;
-                w.errors += r.damaged as u64;
-                w.progress = format!("{} blocks checked since start", w.done);
-            }),
-            Err(e) => {
-                warn!(error = %e, "scrub failed");
-                workers.failed(name, what, model.clock().wall_msec(), e.to_string());
-            }
-        }
-        let rest = started
-            .elapsed()
-            .mul_f64(SCRUB_TRANQUILITY)
-            .max(Duration::from_millis(10));
-        if !pause(&shutdown, rest).await {
-            return;
-        }
-    }
-}
-
-/// Releases unreferenced data and deletes blocks past their grace delay,
-/// working continuously while there is work and waking once a second otherwise.
-async fn maintenance(model: ObjectService, shutdown: CancellationToken) {
-    let (name, what) = RELEASE;
-    let workers = model.workers().clone();
-    let mut tombstones_removed = 0u64;
-    loop {
-        if let Err(e) = model.release_ended_uploads().await {
-            warn!(error = %e, "releasing the parts of ended uploads failed");
-            workers.failed(name, what, model.clock().wall_msec(), e.to_string());
-        }
-        let released = model
-            .release_some(RELEASE_ROWS_PER_STEP)
-            .await
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "releasing data failed");
-                0
-            });
-        let deleted = model
-            .blocks()
-            .collect_garbage(GC_BLOCKS_PER_STEP)
-            .await
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "block garbage collection failed");
-                0
-            });
-        let tombstones = model
-            .collect_tombstones(TOMBSTONES_PER_STEP)
-            .await
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "removing tombstones failed");
-                0
-            });
-        let queued = model.release_queue_len().ok().map(|n| n as u64);
-        let waiting = model.tombstones_waiting().unwrap_or(0);
-        tombstones_removed += tombstones as u64;
-        workers.update(name, what, |w| {
-            w.busy = released > 0 || deleted > 0 || tombstones > 0;
-            w.done += (released + deleted) as u64;
-            w.queued = queued;
-            w.progress = format!(
-                "{} block rows released and files deleted, {tombstones_removed} tombstones removed since start; {waiting} tombstones waiting",
-                w.done
-            );
-        });
-        if released == 0 && deleted == 0 && tombstones == 0 {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(MAINTENANCE_IDLE_PERIOD) => {}
-            }
-        } else if shutdown.is_cancelled() {
-            return;
-        }
-    }
-}
-
-/// The operating system's time, to compare with the modification times of
-/// files on disk.
-#[allow(
-    clippy::disallowed_methods,
-    reason = "file times are the operating system's"
-)]
-fn disk_now() -> SystemTime {
-    SystemTime::now()
-}
-
-/// Sweeps the data directories for what a crash left behind: once right after
-/// start (everything written before the start is fair game), then once a day.
-async fn sweeps(model: ObjectService, shutdown: CancellationToken, rebuilding: bool) {
-    let mut cutoff = disk_now();
-    if rebuilding {
-        // Every block file looks unreferenced until the metadata is back:
-        // the first sweep waits a period.
-        if !pause(&shutdown, SWEEP_PERIOD).await {
-            return;
-        }
-        cutoff = disk_now() - SWEEP_MIN_AGE;
-    }
-    loop {
-        // Stopping mid-sweep is safe: each step is a transaction of its own.
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            r = model.blocks().sweep(cutoff) => {
-                if let Err(e) = r {
-                    warn!(error = %e, "data directory sweep failed");
-                }
-            }
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(SWEEP_PERIOD) => {}
-        }
-        cutoff = disk_now() - SWEEP_MIN_AGE;
-    }
 }
 
 /// The default key of single-node mode: the key named `default`, created with

@@ -14,9 +14,11 @@ use hangar_block::{BlockStore, BlockStoreConfig, DataDir};
 use hangar_cluster::testing::MemoryCluster;
 use hangar_db::{Crash, Db, DbConfig, Durability, MemoryDisk};
 use hangar_model::schema::access_key::AccessKey;
+use hangar_model::workers::WorkerSettings;
 use hangar_model::{ModelConfig, ObjectService};
 use hangar_table::Replicator;
 use hangar_util::clock::Clock;
+use tokio_util::sync::CancellationToken;
 
 /// An in-process node and a client for it.
 pub struct TestNode {
@@ -91,6 +93,9 @@ pub struct TestCluster {
     pub services: Vec<ObjectService>,
     nodes: Vec<NodeStore>,
     config: ModelConfig,
+    /// The background workers' settings, once [`TestCluster::run_workers`]
+    /// started them.
+    workers: Option<WorkerSettings>,
 }
 
 /// What a node keeps across a crash: its metadata disk, blocks and clock.
@@ -99,6 +104,8 @@ struct NodeStore {
     dir: tempfile::TempDir,
     clock: Clock,
     durability: Durability,
+    /// Stops the background workers of the node's current incarnation.
+    stop: CancellationToken,
 }
 
 impl TestCluster {
@@ -141,6 +148,7 @@ impl TestCluster {
                 dir: tempfile::tempdir()?,
                 clock,
                 durability,
+                stop: CancellationToken::new(),
             };
             services.push(node.service(&Replicator::new(system.clone()), config.clone())?);
             nodes.push(node);
@@ -150,7 +158,18 @@ impl TestCluster {
             services,
             nodes,
             config,
+            workers: None,
         })
+    }
+
+    /// Runs every node's background workers with `settings`, as the server
+    /// does ([`ObjectService::spawn_workers`]): now, and on each restart. A
+    /// crash stops them.
+    pub fn run_workers(&mut self, settings: WorkerSettings) {
+        self.workers = Some(settings);
+        for (service, node) in self.services.iter().zip(&self.nodes) {
+            service.spawn_workers(settings, false, &node.stop);
+        }
     }
 
     /// An S3 client (aws-sdk-s3, through the s3s front end in process) of
@@ -205,7 +224,9 @@ impl TestCluster {
     pub fn crasher(&self, node: usize, crash: Crash) -> impl Fn() + Send + Sync + 'static {
         let disk = self.nodes[node].disk.clone();
         let network = self.cluster.crasher(node);
+        let workers = self.nodes[node].stop.clone();
         move || {
+            workers.cancel();
             disk.crash(crash);
             network();
         }
@@ -226,6 +247,10 @@ impl TestCluster {
         let system = self.cluster.restart(node).await;
         let service = self.nodes[node].service(&Replicator::new(system), self.config.clone())?;
         service.recover_interrupted_uploads().await?;
+        self.nodes[node].stop = CancellationToken::new();
+        if let Some(settings) = self.workers {
+            service.spawn_workers(settings, false, &self.nodes[node].stop);
+        }
         self.services[node] = service;
         Ok(())
     }

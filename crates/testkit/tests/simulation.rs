@@ -17,8 +17,15 @@
 //! `SIM_PARALLEL` (default 8) at a time; a failure names its seed, which
 //! replays it (the random choices depend only on it; thread timing can still
 //! differ between runs). `SIM_TRACE=1` prints
-//! every operation with its outcome and the timestamp a read then finds, and
-//! every fault; `RUST_LOG` (e.g. `RUST_LOG=hangar_table=debug`) the nodes' logs.
+//! every operation with its outcome and the timestamp a read then finds, every
+//! fault, the phases of the run and, every 5 s while the cluster settles, the
+//! layout trackers and each node's layout sync worker; `RUST_LOG` (e.g.
+//! `RUST_LOG=hangar_table=debug`) the nodes' logs.
+//!
+//! Each node runs the server's background workers
+//! ([`ObjectService::spawn_workers`]: anti-entropy, layout sync, resync,
+//! release, scrub, sweep) with shorter periods, through the faults too; after
+//! healing, the simulation only waits for them to finish the layout transition.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +34,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use hangar_cluster::history::{NodeRole, Tracker};
+use hangar_model::workers::WorkerSettings;
 use hangar_model::{BodyStream, ListParams, ModelConfig, ObjectService, PutParams};
 use hangar_net::memory::{Link, LinkState};
 use hangar_testkit::TestCluster;
@@ -98,6 +106,15 @@ type Expected = BTreeMap<String, Option<Vec<u8>>>;
 /// many keys had a known value at the end.
 async fn run_seed(seed: u64) -> Result<String, String> {
     let mut rng = StdRng::seed_from_u64(seed);
+    let begun_at = tokio::time::Instant::now();
+    let phase = |what: &str| {
+        if std::env::var_os("SIM_TRACE").is_some() {
+            eprintln!(
+                "seed {seed}: {what} at {:.1} s",
+                begun_at.elapsed().as_secs_f64()
+            );
+        }
+    };
     // The nodes' wall clocks are the simulation's: skewed by up to 300 ms
     // either way, and moved forward by the simulation only. Links of 0 to
     // 0.5 ms.
@@ -124,6 +141,15 @@ async fn run_seed(seed: u64) -> Result<String, String> {
     let mut c = TestCluster::start_with_clocks(3, config(), clocks)
         .await
         .map_err(|e| e.to_string())?;
+    // The background workers run as on a server, faster.
+    c.run_workers(WorkerSettings {
+        layout_sync_period: Duration::from_millis(500),
+        idle_period: Duration::from_millis(1000),
+        // A pass compares every partition with its replicas: the
+        // heaviest worker, and 8 seeds of 4 nodes run side by side.
+        anti_entropy_period: Duration::from_secs(10),
+        ..WorkerSettings::default()
+    });
     let latency = Duration::from_micros(rng.gen_range(0..=500));
     c.cluster.latency = latency;
     c.cluster.net.set_default_link(Link::with_latency(latency));
@@ -284,44 +310,51 @@ async fn run_seed(seed: u64) -> Result<String, String> {
             }
         }
     }
-    // Heal, then converge: anti-entropy everywhere, layout transitions done.
+    phase("faults done");
+    // Heal, then converge: the workers (anti-entropy, layout sync, resync,
+    // release) finish the layout transition.
     if let (Some(n), true) = (faulty, crashed) {
         c.restart(n).await.map_err(|e| format!("restart: {e}"))?;
     }
     for n in 0..NODES {
         c.cluster.set_state(n, LinkState::Up);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let healed_at = tokio::time::Instant::now();
     let mut settled = false;
-    let mut steps = Vec::new();
     // A write sent to a node while it was silent holds its layout version's
     // acknowledgement until the call times out (at most a minute).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while tokio::time::Instant::now() < deadline {
         tick(200, &mut now);
-        steps.clear();
-        for s in &c.services {
-            // What the server's maintenance does: the data of failed writes goes.
-            let _ = s.release_some(10_000).await;
-            s.sync_tables().await;
-            steps.push(format!("{:?}", s.layout_sync_step().await));
-            let _ = s.resync_some(1000, true).await;
-        }
         let h = c.cluster.systems[0].layout().snapshot();
         if h.live_versions().len() == 1 && h.tracker_min(Tracker::Sync) == h.current().version {
             settled = true;
             break;
+        }
+        if std::env::var_os("SIM_TRACE").is_some() && healed_at.elapsed().as_millis() % 5000 < 250 {
+            eprintln!(
+                "seed {seed}: {:?} live {:?} trackers {:?} workers {:?}",
+                healed_at.elapsed(),
+                h.live_versions()
+                    .iter()
+                    .map(|v| v.version)
+                    .collect::<Vec<_>>(),
+                h.trackers(),
+                layout_sync_states(&c.services)
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     if !settled {
         let h = c.cluster.systems[0].layout().snapshot();
         return Err(format!(
-            "the layout transition did not finish after healing: live versions {:?}, trackers {:?}, steps {steps:?}",
+            "the layout transition did not finish after healing: live versions {:?}, trackers {:?}, layout sync workers: {:?}",
             h.live_versions().iter().map(|v| v.version).collect::<Vec<_>>(),
-            h.trackers()
+            h.trackers(),
+            layout_sync_states(&c.services)
         ));
     }
+    phase("settled");
     // One more write of every key through a random node, once every clock
     // has passed whatever a failed write may carry: every key then has a
     // known value for the checks below.
@@ -355,6 +388,7 @@ async fn run_seed(seed: u64) -> Result<String, String> {
             }
         }
     }
+    phase("written");
     for (i, s) in c.services.iter().enumerate() {
         for (key, want) in &expected {
             let mut got = read(s, &bucket, key).await;
@@ -374,6 +408,7 @@ async fn run_seed(seed: u64) -> Result<String, String> {
             }
         }
     }
+    phase("read");
     let params = ListParams {
         max_keys: 1000,
         ..ListParams::default()
@@ -394,13 +429,11 @@ async fn run_seed(seed: u64) -> Result<String, String> {
             return Err(format!("listing and reads disagree on {key}"));
         }
     }
+    phase("listed");
     // Every table partition: equal Merkle roots on all its holders, once
     // anti-entropy has run.
     let mut differing = Vec::new();
-    for _ in 0..10 {
-        for s in &c.services {
-            s.sync_tables().await;
-        }
+    for _ in 0..30 {
         differing = differing_roots(&c.services)?;
         if differing.is_empty() {
             return Ok(format!(
@@ -408,12 +441,27 @@ async fn run_seed(seed: u64) -> Result<String, String> {
                 expected.len()
             ));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Err(format!(
         "Merkle roots differ after healing: {:?}",
         &differing[..differing.len().min(5)]
     ))
+}
+
+/// What each node's layout sync worker last said.
+fn layout_sync_states(services: &[ObjectService]) -> Vec<String> {
+    services
+        .iter()
+        .map(|s| {
+            s.workers()
+                .list()
+                .into_iter()
+                .find(|w| w.name == hangar_model::workers::names::LAYOUT_SYNC)
+                .map(|w| format!("{} (last error: {:?})", w.progress, w.last_error))
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// The (table, partition) pairs whose holders report different roots.

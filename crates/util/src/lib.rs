@@ -21,5 +21,6 @@ pub mod encoding;
 pub mod fixtures;
 mod ids;
 pub mod rng;
+pub mod worker;
 
 pub use ids::{Hash, NodeId, Uuid};

@@ -186,21 +186,14 @@ impl ObjectService {
         }
     }
 
-    /// Starts anti-entropy of every table, one pass each `interval`.
-    pub fn start_anti_entropy(&self, interval: std::time::Duration) {
-        let i = &self.inner;
-        i.objects.start_anti_entropy(interval);
-        i.parts.start_anti_entropy(interval);
-        i.block_rows.start_anti_entropy(interval);
-        i.block_refs.start_anti_entropy(interval);
-        i.buckets.start_anti_entropy(interval);
-        i.aliases.start_anti_entropy(interval);
-        i.keys.start_anti_entropy(interval);
-    }
-
     /// The state of the node's background workers.
     pub fn workers(&self) -> &crate::workers::Workers {
         &self.inner.workers
+    }
+
+    /// The cluster this node belongs to.
+    pub(crate) fn system(&self) -> &std::sync::Arc<hangar_cluster::System> {
+        self.inner.replicator.system()
     }
 
     /// The node's blocks on the cluster.

@@ -3,7 +3,6 @@
 //! buckets that differ, both ways. Identical replicas cost one round trip.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use futures::StreamExt;
 
@@ -189,20 +188,6 @@ impl<S: TableSchema> Table<S> {
             .await
             .map_err(|e| Error::Protocol(format!("anti-entropy with {peer}: {e}")))?;
         Ok(reply)
-    }
-
-    /// Syncs every partition this node holds with each other replica, every
-    /// `interval`, until the table is dropped. Runs at background priority.
-    pub fn start_anti_entropy(&self, interval: Duration) {
-        let weak = std::sync::Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let Some(inner) = weak.upgrade() else { return };
-                let table = Table { inner };
-                table.sync_all().await;
-            }
-        });
     }
 
     /// One anti-entropy pass over the partitions this node holds. Returns
