@@ -22,6 +22,7 @@
 //! This crate knows nothing of tables, objects or S3.
 
 mod dirs;
+pub mod disk;
 mod rebalance;
 mod refcount;
 mod replicated;

@@ -1,6 +1,5 @@
 //! [`BlockStore`]: local block files, reference counts and garbage collection.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use hangar_util::Hash;
 use tracing::{debug, warn};
 
 use crate::dirs::{block_files, block_path, DataDir, DataDirs};
+use crate::disk::{BlockDisk, OsDisk};
 use crate::refcount::{self, GC_QUEUE};
 use crate::{Error, Result};
 
@@ -44,6 +44,7 @@ struct Inner {
     gc_delay_msec: u64,
     db: Db,
     clock: Clock,
+    disk: Arc<dyn BlockDisk>,
 }
 
 impl std::fmt::Debug for BlockStore {
@@ -61,8 +62,19 @@ fn io_err(hash: Hash) -> impl FnOnce(std::io::Error) -> Error {
 impl BlockStore {
     /// A store over `config.data_dirs` (created if missing), with reference counts in `db`.
     pub fn new(config: BlockStoreConfig, db: Db, clock: Clock) -> std::io::Result<Self> {
+        Self::with_disk(config, db, clock, Arc::new(OsDisk))
+    }
+
+    /// Like [`BlockStore::new`], its block files read and written through
+    /// `disk` (tests give it a failing one).
+    pub fn with_disk(
+        config: BlockStoreConfig,
+        db: Db,
+        clock: Clock,
+        disk: Arc<dyn BlockDisk>,
+    ) -> std::io::Result<Self> {
         for d in &config.data_dirs {
-            std::fs::create_dir_all(&d.path)?;
+            disk.create_dir_all(&d.path)?;
         }
         Ok(BlockStore {
             inner: Arc::new(Inner {
@@ -72,6 +84,7 @@ impl BlockStore {
                 gc_delay_msec: config.gc_delay_msec,
                 db,
                 clock,
+                disk,
             }),
         })
     }
@@ -94,7 +107,7 @@ impl BlockStore {
         self.inner
             .dirs
             .search_order(hash)
-            .any(|d| block_path(d, hash).exists())
+            .any(|d| self.inner.disk.exists(&block_path(d, hash)))
     }
 
     /// Adds a reference to `hash` in the caller's transaction.
@@ -208,22 +221,19 @@ impl BlockStore {
 impl Inner {
     fn write_sync(&self, hash: Hash, data: &[u8]) -> Result<()> {
         debug_assert_eq!(Hash::of(data), hash, "block written under the wrong hash");
+        let disk = &*self.disk;
         if let Some(existing) = self
             .dirs
             .search_order(&hash)
             .map(|d| block_path(d, &hash))
-            .find(|p| p.exists())
+            .find(|p| disk.exists(p))
         {
             // Another upload may have renamed this file in place without having
             // synced it yet: this write is acknowledged on its durability too.
             if self.fsync {
-                std::fs::File::open(&existing)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io_err(hash))?;
+                disk.sync(&existing).map_err(io_err(hash))?;
                 if let Some(parent) = existing.parent() {
-                    std::fs::File::open(parent)
-                        .and_then(|f| f.sync_all())
-                        .map_err(io_err(hash))?;
+                    disk.sync(parent).map_err(io_err(hash))?;
                 }
             }
             return Ok(());
@@ -235,26 +245,25 @@ impl Inner {
         };
         let path = block_path(self.dirs.primary(&hash), &hash);
         let parent = path.parent().expect("block paths have a parent");
-        std::fs::create_dir_all(parent).map_err(io_err(hash))?;
+        disk.create_dir_all(parent).map_err(io_err(hash))?;
         let tmp = path.with_extension(format!("tmp{}", rand_suffix()));
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            // Header and body are written separately: no copy of the block.
-            f.write_all(&[format])?;
-            f.write_all(body)?;
-            if self.fsync {
-                f.sync_all()?;
-            }
-            std::fs::rename(&tmp, &path)?;
-            if self.fsync {
-                std::fs::File::open(parent)?.sync_all()?;
-            }
-            Ok(())
-        })();
+        // The file gets its name only once its bytes are written (and synced,
+        // with fsync): a failure before leaves no block file, only the
+        // temporary one, removed here (or by the sweep after a crash).
+        let result = disk
+            .write_file(&tmp, &[&[format], body], self.fsync)
+            .and_then(|()| disk.rename(&tmp, &path));
         if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = disk.remove_file(&tmp);
         }
-        result.map_err(io_err(hash))
+        result.map_err(io_err(hash))?;
+        if self.fsync {
+            // The name is durable only once the directory is synced. If that
+            // fails, the write is not acknowledged; the file stays, unreferenced
+            // (the sweep collects it), or serves a later write of the block.
+            disk.sync(parent).map_err(io_err(hash))?;
+        }
+        Ok(())
     }
 
     /// The compressed form of `data`, when compression is on and pays off.
@@ -270,7 +279,7 @@ impl Inner {
     fn read_sync(&self, hash: Hash) -> Result<Bytes> {
         for dir in self.dirs.search_order(&hash) {
             let path = block_path(dir, &hash);
-            let raw = match std::fs::read(&path) {
+            let raw = match self.disk.read(&path) {
                 Ok(raw) => raw,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io_err(hash)(e)),
@@ -278,7 +287,7 @@ impl Inner {
             return match decode(raw) {
                 Some(data) if Hash::of(&data) == hash => Ok(data),
                 _ => {
-                    quarantine(&path);
+                    quarantine(&*self.disk, &path);
                     Err(Error::Corrupt { hash })
                 }
             };
@@ -289,7 +298,7 @@ impl Inner {
     fn delete_files(&self, hash: &Hash) -> bool {
         let mut deleted = false;
         for dir in self.dirs.all() {
-            if std::fs::remove_file(block_path(dir, hash)).is_ok() {
+            if self.disk.remove_file(&block_path(dir, hash)).is_ok() {
                 debug!(%hash, "deleted unreferenced block");
                 deleted = true;
             }
@@ -311,10 +320,10 @@ fn decode(raw: Vec<u8>) -> Option<Bytes> {
     }
 }
 
-fn quarantine(path: &Path) {
+fn quarantine(disk: &dyn BlockDisk, path: &Path) {
     let to: PathBuf = path.with_extension("corrupted");
     warn!(path = %path.display(), "corrupt block quarantined");
-    if let Err(e) = std::fs::rename(path, &to) {
+    if let Err(e) = disk.rename(path, &to) {
         warn!(error = %e, "cannot quarantine corrupt block");
     }
 }

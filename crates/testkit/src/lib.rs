@@ -10,6 +10,7 @@
 //! ```
 
 use anyhow::Context;
+use hangar_block::disk::FaultyDisk;
 use hangar_block::{BlockStore, BlockStoreConfig, DataDir};
 use hangar_cluster::testing::MemoryCluster;
 use hangar_db::{Crash, Db, DbConfig, Durability, MemoryDisk};
@@ -68,7 +69,26 @@ pub fn service_with_db(
     clock: Clock,
     db: Db,
 ) -> anyhow::Result<ObjectService> {
-    let blocks = BlockStore::new(
+    service_with_disk(
+        replicator,
+        dir,
+        config,
+        clock,
+        db,
+        std::sync::Arc::new(hangar_block::disk::OsDisk),
+    )
+}
+
+/// Like [`service_with_db`], the block files read and written through `disk`.
+pub fn service_with_disk(
+    replicator: &Replicator,
+    dir: &std::path::Path,
+    config: ModelConfig,
+    clock: Clock,
+    db: Db,
+    disk: std::sync::Arc<dyn hangar_block::disk::BlockDisk>,
+) -> anyhow::Result<ObjectService> {
+    let blocks = BlockStore::with_disk(
         BlockStoreConfig {
             data_dirs: vec![DataDir {
                 path: dir.join("blocks"),
@@ -80,6 +100,7 @@ pub fn service_with_db(
         },
         db.clone(),
         clock.clone(),
+        disk,
     )?;
     Ok(ObjectService::new(config, db, blocks, replicator, clock))
 }
@@ -106,6 +127,8 @@ struct NodeStore {
     durability: Durability,
     /// Stops the background workers of the node's current incarnation.
     stop: CancellationToken,
+    /// The disk under its block files, which tests make fail.
+    block_disk: FaultyDisk,
 }
 
 impl TestCluster {
@@ -149,6 +172,7 @@ impl TestCluster {
                 clock,
                 durability,
                 stop: CancellationToken::new(),
+                block_disk: FaultyDisk::new(),
             };
             services.push(node.service(&Replicator::new(system.clone()), config.clone())?);
             nodes.push(node);
@@ -186,6 +210,12 @@ impl TestCluster {
             access_key,
             secret,
         )
+    }
+
+    /// The disk under node `node`'s block files: set faults on it to make
+    /// it fail (it works until told otherwise, across restarts too).
+    pub fn block_disk(&self, node: usize) -> &FaultyDisk {
+        &self.nodes[node].block_disk
     }
 
     /// Deletes the file of block `hash` from every node's disk, as a loss
@@ -262,7 +292,7 @@ impl NodeStore {
         replicator: &Replicator,
         config: ModelConfig,
     ) -> anyhow::Result<ObjectService> {
-        service_with_db(
+        service_with_disk(
             replicator,
             self.dir.path(),
             config,
@@ -274,6 +304,7 @@ impl NodeStore {
                     ..DbConfig::default()
                 },
             )?,
+            std::sync::Arc::new(self.block_disk.clone()),
         )
     }
 }
