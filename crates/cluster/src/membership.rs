@@ -250,8 +250,20 @@ impl Membership {
         Ok(())
     }
 
-    /// Starts pinging, dialling and exchanging peer lists.
+    /// Starts pinging, dialling and exchanging peer lists, and dialling a
+    /// peer at once when a call needs it ([`Membership::dial_on_demand`]).
     pub fn start(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        self.rpc.set_dialer(Arc::new(move |id| {
+            // A task of its own: the caller may stop waiting, the dial goes
+            // on and records its outcome.
+            let dial = weak.upgrade().map(|m| tokio::spawn(m.dial_on_demand(id)));
+            Box::pin(async move {
+                if let Some(d) = dial {
+                    let _ = d.await;
+                }
+            })
+        }));
         self.every(self.config.ping_interval, Self::round);
         self.every(self.config.exchange_interval, |m| {
             for peer in m.rpc.connected_peers() {
@@ -341,6 +353,24 @@ impl Membership {
         for (id, addr, bootstrap) in to_dial {
             tokio::spawn(self.clone().dial(id, addr, bootstrap));
         }
+    }
+
+    /// Dials `id` now, whatever its backoff, because a call needs it: after
+    /// a cut heals or the peer restarts, requests reconnect at once instead
+    /// of failing until the next redial (up to `max_backoff` later). Never
+    /// while a dial of the peer is under way: one attempt at a time, so a
+    /// peer that is really gone costs calls one dial at a time, not one each.
+    async fn dial_on_demand(self: Arc<Self>, id: NodeId) {
+        let (addr, bootstrap) = {
+            let mut peers = lock(&self.peers);
+            let Some(p) = peers.get_mut(&id) else { return };
+            if p.dialing || (p.addr.is_none() && p.bootstrap.is_none()) {
+                return;
+            }
+            p.dialing = true;
+            (p.addr, p.bootstrap.clone())
+        };
+        self.dial(id, addr, bootstrap).await;
     }
 
     async fn dial(

@@ -63,7 +63,7 @@ pub use handshake::NODE_PROTOCOL;
 pub use hangar_util::NodeId;
 pub use identity::{NodeKey, KEY_FILE};
 pub use message::{Message, Priority};
-pub use rpc::{CallOptions, PeerConnection, PeerEvent, Reply, Rpc, MAX_CLOCK_LEAD_MSEC};
+pub use rpc::{CallOptions, Dialer, PeerConnection, PeerEvent, Reply, Rpc, MAX_CLOCK_LEAD_MSEC};
 pub use secret::RpcSecret;
 pub use transport::{AcceptedStream, Connection, RecvHalf, SendHalf, Stream, Transport};
 

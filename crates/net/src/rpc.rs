@@ -123,7 +123,16 @@ pub struct Rpc {
     handlers: RwLock<HashMap<&'static str, ErasedHandler>>,
     peers: Mutex<HashMap<NodeId, Arc<dyn Connection>>>,
     events: broadcast::Sender<PeerEvent>,
+    dialer: std::sync::OnceLock<Dialer>,
 }
+
+/// Dials a peer that a call needs and has no connection to (see
+/// [`Rpc::set_dialer`]); done when the attempt is over, whatever its outcome.
+pub type Dialer = Arc<dyn Fn(NodeId) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Longest a call waits for the dial it triggered before it fails with
+/// [`Error::NotConnected`].
+const ON_DEMAND_DIAL_WAIT: Duration = Duration::from_secs(1);
 
 impl Rpc {
     /// An endpoint over `transport`; starts accepting connections.
@@ -135,6 +144,7 @@ impl Rpc {
             handlers: RwLock::new(HashMap::new()),
             peers: Mutex::new(HashMap::new()),
             events,
+            dialer: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&rpc);
         let transport = rpc.transport.clone();
@@ -399,6 +409,19 @@ impl Rpc {
         .await
     }
 
+    /// Installs what dials a peer a call needs and has no connection to (the
+    /// membership, which knows addresses and paces dials): the call waits
+    /// for the attempt, at most a second, then uses the new connection. The
+    /// first dialer installed stays.
+    pub fn set_dialer(&self, dialer: Dialer) {
+        let _ = self.dialer.set(dialer);
+    }
+
+    /// The open connection to `to`, if any.
+    fn open_connection(&self, to: NodeId) -> Option<Arc<dyn Connection>> {
+        self.peers().get(&to).filter(|c| !c.is_closed()).cloned()
+    }
+
     /// Sends `msg` to `to` and waits for the response.
     pub async fn call<M: Message>(&self, to: NodeId, msg: &M) -> Result<M::Response, Error> {
         self.call_with(to, msg, CallOptions::default(), None)
@@ -421,12 +444,17 @@ impl Rpc {
             if to == self.local_id() {
                 return self.call_local::<M>(payload, body).await;
             }
-            let conn = self
-                .peers()
-                .get(&to)
-                .filter(|c| !c.is_closed())
-                .cloned()
-                .ok_or(Error::NotConnected(to))?;
+            let conn = match self.open_connection(to) {
+                Some(c) => c,
+                None => {
+                    // A peer back from a cut or a restart: dial it now
+                    // rather than fail until the next redial.
+                    if let Some(dial) = self.dialer.get() {
+                        let _ = tokio::time::timeout(ON_DEMAND_DIAL_WAIT, dial(to)).await;
+                    }
+                    self.open_connection(to).ok_or(Error::NotConnected(to))?
+                }
+            };
             let priority = options.priority.unwrap_or(M::PRIORITY);
             self.call_remote::<M>(conn.as_ref(), priority, payload, body)
                 .await

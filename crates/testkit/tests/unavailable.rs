@@ -73,9 +73,19 @@ async fn too_few_replicas_is_503_with_retry_after_never_a_client_error() {
     let (code, status, _) = failure(&list.expect_err("no quorum"));
     assert_eq!((code.as_str(), status), ("ServiceUnavailable", 503));
 
-    // Back to normal: the same requests succeed.
+    // Back to normal: the same requests succeed, at the first attempt: a
+    // call that needs a peer it lost dials it at once, without waiting for
+    // the next redial (which backs off up to 10 s after repeated failures).
     c.cluster.set_state(1, LinkState::Up);
     c.cluster.set_state(2, LinkState::Up);
+    let bucket = c.services[0]
+        .resolve_bucket("avail", None)
+        .await
+        .expect("bucket id at once after the heal");
+    let object = hangar_testkit::read_object(&c.services[0], &bucket, "k")
+        .await
+        .expect("read at once after the heal");
+    assert_eq!(object.map(|o| o.len()), Some(20_000));
     let got = s3
         .get_object()
         .bucket("avail")
