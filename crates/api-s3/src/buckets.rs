@@ -73,7 +73,7 @@ impl S3Frontend {
             }
         }
         if let Ok(id) = self.model.resolve_bucket(&input.bucket, Some(&key)).await {
-            return Err(if key.permission(&id).owner {
+            return Err(if self.allows(&key, &id, Need::Owner).await? {
                 s3_error!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
             } else {
                 s3_error!(
@@ -82,7 +82,17 @@ impl S3Frontend {
                 )
             });
         }
-        if !*key.allow_create_bucket.get() {
+        // This node's copy of the key may not have the right yet if it was
+        // given a moment ago: a refusal is confirmed from a quorum.
+        if !*key.allow_create_bucket.get()
+            && !*self
+                .model
+                .get_key_from_quorum(&key.id)
+                .await
+                .map_err(crate::access::key_error)?
+                .allow_create_bucket
+                .get()
+        {
             return Err(s3_error!(
                 AccessDenied,
                 "This key is not allowed to create buckets"
@@ -107,7 +117,7 @@ impl S3Frontend {
             .resolve_bucket(&req.input.bucket, Some(&key))
             .await
             .map_err(to_s3)?;
-        if !key.permission(&id).is_any() {
+        if !self.allows(&key, &id, Need::Any).await? {
             return Err(s3_error!(AccessDenied));
         }
         Ok(S3Response::new(HeadBucketOutput {

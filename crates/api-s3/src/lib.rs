@@ -42,6 +42,8 @@ pub(crate) enum Need {
     Read,
     Write,
     Owner,
+    /// Any permission at all (to learn that the bucket exists).
+    Any,
 }
 
 impl S3Frontend {
@@ -72,18 +74,46 @@ impl S3Frontend {
             .resolve_bucket(name, Some(key))
             .await
             .map_err(error::to_s3)?;
-        let p = key.permission(&id);
-        let ok = match need {
-            Need::Read => p.read,
-            Need::Write => p.write,
-            Need::Owner => p.owner,
-        };
-        if !ok {
+        if !self.allows(key, &id, need).await? {
             return Err(s3s::s3_error!(
                 AccessDenied,
                 "the key lacks the permission on this bucket"
             ));
         }
         Ok(id)
+    }
+
+    /// Whether `key` has `need` on `bucket`. The key was read from this
+    /// node's copy, which may not yet have a permission granted a moment ago
+    /// (with the bucket's creation, say): a refusal is confirmed from a read
+    /// quorum first.
+    pub(crate) async fn allows(
+        &self,
+        key: &AccessKey,
+        bucket: &hangar_util::Uuid,
+        need: Need,
+    ) -> S3Result<bool> {
+        if need.met_by(key, bucket) {
+            return Ok(true);
+        }
+        let fresh = self
+            .model
+            .get_key_from_quorum(&key.id)
+            .await
+            .map_err(access::key_error)?;
+        Ok(need.met_by(&fresh, bucket))
+    }
+}
+
+impl Need {
+    /// Whether `key`'s permission on `bucket` covers this need.
+    fn met_by(self, key: &AccessKey, bucket: &hangar_util::Uuid) -> bool {
+        let p = key.permission(bucket);
+        match self {
+            Need::Read => p.read,
+            Need::Write => p.write,
+            Need::Owner => p.owner,
+            Need::Any => p.is_any(),
+        }
     }
 }

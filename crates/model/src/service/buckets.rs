@@ -96,38 +96,62 @@ impl ObjectService {
         }
     }
 
-    /// The bucket named `name` for `key` (its local names first, then global names).
+    /// The bucket named `name` for `key` (its local names first, then global
+    /// names). Names and buckets are read from this node's copy when it has
+    /// them; a name or bucket it lacks is read again from a quorum before the
+    /// bucket is called missing, so a bucket created through another node (or
+    /// a moment ago through this one) is found at once.
     pub async fn resolve_bucket(&self, name: &str, key: Option<&AccessKey>) -> Result<Uuid> {
-        let no_such = || Error::NoSuchBucket {
-            name: name.to_string(),
-        };
+        match self.resolve_bucket_near(name, key).await? {
+            Some(id) => Ok(id),
+            None => {
+                let id = self.resolve_bucket_quorum(name, key).await?;
+                match self.read_bucket(&id).await? {
+                    Some(_) => Ok(id),
+                    None => Err(Error::NoSuchBucket {
+                        name: name.to_string(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The bucket named `name` as this node's copies of the tables have it.
+    async fn resolve_bucket_near(
+        &self,
+        name: &str,
+        key: Option<&AccessKey>,
+    ) -> Result<Option<Uuid>> {
         let local = key.and_then(|k| k.local_aliases.get(&name.to_string()).copied());
         let id = match local {
             Some(Some(id)) => id,
             _ => {
                 let pk = global_partition("bucket_aliases");
-                let alias = self
-                    .inner
-                    .aliases
-                    .read_near(&pk, name.as_bytes())
-                    .await?
-                    .ok_or_else(no_such)?;
-                alias.bucket.get().ok_or_else(no_such)?
+                let alias = self.inner.aliases.read_near(&pk, name.as_bytes()).await?;
+                match alias.and_then(|a| *a.bucket.get()) {
+                    Some(id) => id,
+                    None => return Ok(None),
+                }
             }
         };
-        match self.get_bucket(&id).await? {
-            Some(_) => Ok(id),
-            None => Err(no_such()),
-        }
+        let pk = global_partition("buckets");
+        let bucket = self.inner.buckets.read_near(&pk, id.as_bytes()).await?;
+        Ok(bucket.filter(|b| !*b.deleted.get()).map(|_| id))
     }
 
     /// The bucket `id`, unless missing or deleted.
     pub async fn get_bucket(&self, id: &Uuid) -> Result<Option<Bucket>> {
-        let b = self
-            .inner
-            .buckets
-            .read_near(&global_partition("buckets"), id.as_bytes())
-            .await?;
+        let pk = global_partition("buckets");
+        match self.inner.buckets.read_near(&pk, id.as_bytes()).await? {
+            Some(b) if !*b.deleted.get() => Ok(Some(b)),
+            _ => self.read_bucket(id).await,
+        }
+    }
+
+    /// The bucket `id` as a read quorum has it, unless missing or deleted.
+    async fn read_bucket(&self, id: &Uuid) -> Result<Option<Bucket>> {
+        let pk = global_partition("buckets");
+        let b = self.inner.buckets.read(&pk, id.as_bytes()).await?;
         Ok(b.filter(|b| !*b.deleted.get()))
     }
 

@@ -64,14 +64,26 @@ impl ObjectService {
         Ok(key)
     }
 
-    /// The key `id`, unless missing or deleted.
+    /// The key `id`, unless missing or deleted. Read from this node's copy
+    /// when it has a live one (keys are read on every request); a key this
+    /// copy lacks or holds as deleted is read again from a quorum before it
+    /// is called missing, so a key created or restored through another node
+    /// works at once.
     pub async fn get_key(&self, id: &str) -> Result<AccessKey> {
-        match self
-            .inner
-            .keys
-            .read_near(&global_partition("access_keys"), id.as_bytes())
-            .await?
-        {
+        let pk = global_partition("access_keys");
+        match self.inner.keys.read_near(&pk, id.as_bytes()).await? {
+            Some(k) if !*k.deleted.get() => Ok(k),
+            _ => self.get_key_from_quorum(id).await,
+        }
+    }
+
+    /// The key `id` as a read quorum of its replicas has it, unless missing
+    /// or deleted: to confirm a refusal that [`ObjectService::get_key`]'s
+    /// nearby copy would give (a permission granted a moment ago through
+    /// another node may not have reached it yet).
+    pub async fn get_key_from_quorum(&self, id: &str) -> Result<AccessKey> {
+        let pk = global_partition("access_keys");
+        match self.inner.keys.read(&pk, id.as_bytes()).await? {
             Some(k) if !*k.deleted.get() => Ok(k),
             _ => Err(Error::NoSuchAccessKey { id: id.to_string() }),
         }
