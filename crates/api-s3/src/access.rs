@@ -10,6 +10,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::progress::{Progress, Stage};
 use hangar_model::ObjectService;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
@@ -78,6 +79,7 @@ impl S3Access for AccessRules {
         if let Some(pinned) = &self.pinned_region {
             check_pinned_region(pinned, authorization, query)?;
         }
+        Progress::mark(cx.extensions_mut(), Stage::Authorised);
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ impl S3Frontend {
         &self,
         req: &S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(req).await?;
         let mut buckets = Vec::new();
         for info in self.model.list_buckets().await.map_err(to_s3)? {
             if !key.permission(&info.bucket.id).is_any() {
@@ -53,7 +53,7 @@ impl S3Frontend {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let input = req.input;
         if input.object_lock_enabled_for_bucket == Some(true) {
             return Err(s3_error!(NotImplemented, "Object lock is not supported"));
@@ -111,7 +111,7 @@ impl S3Frontend {
         &self,
         req: &S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(req).await?;
         let id = self
             .model
             .resolve_bucket(&req.input.bucket, Some(&key))
@@ -130,7 +130,7 @@ impl S3Frontend {
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let id = self
             .bucket_for(&req.input.bucket, &key, Need::Owner)
             .await?;
@@ -142,7 +142,7 @@ impl S3Frontend {
         &self,
         req: &S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(req).await?;
         self.bucket_for(&req.input.bucket, &key, Need::Read).await?;
         Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: Some(BucketLocationConstraint::from(self.settings.region.clone())),

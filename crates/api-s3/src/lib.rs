@@ -19,12 +19,12 @@ mod headers;
 mod listing;
 mod multipart;
 mod objects;
+mod progress;
 mod server;
 mod sig_v2_path;
 
 use hangar_model::schema::access_key::AccessKey;
 use hangar_model::ObjectService;
-use s3s::auth::Credentials;
 use s3s::S3Result;
 
 pub use server::{build_endpoint, build_service, serve, S3Endpoint, S3Settings};
@@ -52,9 +52,13 @@ impl S3Frontend {
         S3Frontend { model, settings }
     }
 
-    /// The access key that signed the request.
-    pub(crate) async fn key_of(&self, credentials: Option<&Credentials>) -> S3Result<AccessKey> {
-        let c = credentials
+    /// The access key that signed `req`. Every operation starts here, which
+    /// marks the request as handled by Hangar ([`progress`]).
+    pub(crate) async fn key_of<T>(&self, req: &s3s::S3Request<T>) -> S3Result<AccessKey> {
+        progress::Progress::mark(&req.extensions, progress::Stage::Handled);
+        let c = req
+            .credentials
+            .as_ref()
             .ok_or_else(|| s3s::s3_error!(AccessDenied, "anonymous access is not allowed"))?;
         self.model
             .get_key(&c.access_key)

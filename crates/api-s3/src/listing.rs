@@ -78,7 +78,7 @@ impl S3Frontend {
         &self,
         req: &S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(req).await?;
         let i = &req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         let enc = encoder(i.encoding_type.as_ref())?;
@@ -117,7 +117,7 @@ impl S3Frontend {
         &self,
         req: &S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(req).await?;
         let i = &req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         let enc = encoder(i.encoding_type.as_ref())?;

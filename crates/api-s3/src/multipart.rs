@@ -38,7 +38,7 @@ impl S3Frontend {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let i = req.input;
         reject_unsupported(
             i.server_side_encryption.as_ref(),
@@ -86,7 +86,7 @@ impl S3Frontend {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let i = req.input;
         if i.sse_customer_algorithm.is_some() {
             return Err(s3_error!(
@@ -136,7 +136,7 @@ impl S3Frontend {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let i = req.input;
         if i.sse_customer_algorithm.is_some() || i.copy_source_sse_customer_algorithm.is_some() {
             return Err(s3_error!(
@@ -208,7 +208,7 @@ impl S3Frontend {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let i = req.input;
         if i.if_match.is_some() || i.if_none_match.is_some() || i.mpu_object_size.is_some() {
             return Err(s3_error!(
@@ -265,7 +265,7 @@ impl S3Frontend {
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let i = req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Write).await?;
         self.model
@@ -281,7 +281,7 @@ impl S3Frontend {
         &self,
         req: &S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(req).await?;
         let i = &req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         let marker = match &i.part_number_marker {
@@ -332,7 +332,7 @@ impl S3Frontend {
         &self,
         req: &S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(req).await?;
         let i = &req.input;
         let bucket = self.bucket_for(&i.bucket, &key, Need::Read).await?;
         if i.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {

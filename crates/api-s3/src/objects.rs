@@ -104,7 +104,7 @@ impl S3Frontend {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let i = req.input;
         reject_unsupported(
             i.server_side_encryption.as_ref(),
@@ -236,7 +236,7 @@ impl S3Frontend {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let i = &req.input;
         reject_version_id(i.version_id.as_ref())?;
         if i.sse_customer_algorithm.is_some() {
@@ -295,7 +295,7 @@ impl S3Frontend {
         &self,
         req: &S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(req).await?;
         let i = &req.input;
         reject_version_id(i.version_id.as_ref())?;
         if i.sse_customer_algorithm.is_some() {
@@ -324,7 +324,7 @@ impl S3Frontend {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         reject_version_id(req.input.version_id.as_ref())?;
         let bucket = self
             .bucket_for(&req.input.bucket, &key, Need::Write)
@@ -342,7 +342,7 @@ impl S3Frontend {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let bucket = self
             .bucket_for(&req.input.bucket, &key, Need::Write)
             .await?;
@@ -401,7 +401,7 @@ impl S3Frontend {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let key = self.key_of(req.credentials.as_ref()).await?;
+        let key = self.key_of(&req).await?;
         let i = req.input;
         reject_unsupported(
             i.server_side_encryption.as_ref(),

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::access::{AccessRules, KeyStore};
+use crate::progress::{Progress, Stage};
 use crate::sig_v2_path::BucketPaths;
 use crate::S3Frontend;
 
@@ -150,7 +151,16 @@ impl S3Endpoint {
         let path = req.uri().path().to_string();
         self.paths.align(&mut req).await;
         let unanswered_expect = expects_continue_without_body(req.headers());
+        let progress = Progress::default();
+        req.extensions_mut().insert(progress.clone());
         let mut resp = self.service.call(req).await?;
+        if resp.status() == http::StatusCode::INTERNAL_SERVER_ERROR
+            && progress.stage() == Stage::Authorised
+        {
+            // Authorised but never handled: s3s failed to read the XML body
+            // (see `progress`), the client's fault.
+            resp = unreadable_body();
+        }
         let status = resp.status();
         log_request(id, status, &method, &path);
         if let Ok(v) = http::HeaderValue::from_str(id) {
@@ -169,6 +179,25 @@ impl S3Endpoint {
             );
         }
         Ok(resp)
+    }
+}
+
+/// The answer to a request whose whole body s3s could not read: its
+/// aws-chunked encoding is malformed, a chunk signature does not match, or the
+/// body ended early. s3s keeps the cause to itself, so the answer names them
+/// all.
+fn unreadable_body() -> http::Response<s3s::Body> {
+    let err = s3s::S3Error::with_message(
+        s3s::S3ErrorCode::IncompleteBody,
+        "The request body could not be read: it ended early, its aws-chunked encoding is malformed, or a chunk signature does not match.",
+    );
+    match err.to_http_response() {
+        Ok(r) => r,
+        Err(_) => {
+            let mut r = http::Response::new(s3s::Body::empty());
+            *r.status_mut() = http::StatusCode::BAD_REQUEST;
+            r
+        }
     }
 }
 

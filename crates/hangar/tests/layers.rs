@@ -53,11 +53,13 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             &[
                 "hangar-util",
                 "hangar-db",
+                "hangar-net",
                 "hangar-cluster",
                 "hangar-table",
                 "hangar-block",
                 "hangar-model",
                 "hangar-api-s3",
+                "hangar-api-admin",
             ][..],
         ),
         (

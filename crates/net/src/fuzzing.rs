@@ -1,5 +1,6 @@
-//! Entry points for the fuzz targets (`fuzz/`), built only with
-//! `--cfg fuzzing` (which cargo-fuzz sets): the handshake's proof decoder,
+//! Entry points for the fuzz harnesses (`hangar_testkit::fuzzing`), built
+//! only with `--cfg fuzzing` (which cargo-fuzz sets) or the feature
+//! `testing`: the handshake's proof decoder,
 //! and the header frame a request stream starts with, so that a target can
 //! reach each endpoint's payload decoding.
 

@@ -41,7 +41,7 @@ mod body;
 mod error;
 pub mod fixtures;
 mod frame;
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, feature = "testing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;

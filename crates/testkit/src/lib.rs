@@ -9,6 +9,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod fuzzing;
+
 use anyhow::Context;
 use hangar_block::disk::FaultyDisk;
 use hangar_block::{BlockStore, BlockStoreConfig, DataDir};
