@@ -76,15 +76,7 @@ pub(crate) async fn write_proof(
     boot: u64,
     purpose: Purpose,
 ) -> Result<(), Error> {
-    let mut msg = [0u8; PROOF_LEN];
-    msg[0] = NODE_PROTOCOL;
-    msg[1..33].copy_from_slice(proof.as_bytes());
-    msg[33..41].copy_from_slice(&boot.to_be_bytes());
-    if let Purpose::Bulk(link) = purpose {
-        msg[41] = 1;
-        msg[42..].copy_from_slice(&link);
-    }
-    send.write_all(&msg)
+    send.write_all(&encode_proof(proof, boot, purpose))
         .await
         .map_err(|e| Error::Handshake(format!("sending the secret proof: {e}")))?;
     send.finish()
@@ -105,6 +97,21 @@ pub(crate) async fn read_proof(
         conn.close(4u32.into(), e.to_string().as_bytes());
     }
     read
+}
+
+/// The secret-proof message: node protocol, proof, boot number (big-endian),
+/// purpose (0 main, 1 bulk) and the link id of a bulk connection (zeros for a
+/// main one).
+fn encode_proof(proof: &blake3::Hash, boot: u64, purpose: Purpose) -> [u8; PROOF_LEN] {
+    let mut msg = [0u8; PROOF_LEN];
+    msg[0] = NODE_PROTOCOL;
+    msg[1..33].copy_from_slice(proof.as_bytes());
+    msg[33..41].copy_from_slice(&boot.to_be_bytes());
+    if let Purpose::Bulk(link) = purpose {
+        msg[41] = 1;
+        msg[42..].copy_from_slice(&link);
+    }
+    msg
 }
 
 /// Decodes a secret-proof message.
@@ -185,5 +192,44 @@ mod tests {
         assert!(error(&message(NODE_PROTOCOL, 2)).contains("unknown connection purpose 2"));
         assert!(error(&message(NODE_PROTOCOL, 0)[..50]).contains("of 50 bytes"));
         assert!(error(&[]).contains("empty"));
+    }
+}
+
+#[cfg(test)]
+mod format_fixtures {
+    //! The secret-proof message, pinned by the fixture
+    //! `testdata/formats/HandshakeProof.p<NODE_PROTOCOL>.bin` (see
+    //! [`crate::fixtures`]): a main connection's proof, then a bulk one's.
+
+    use hangar_util::fixtures::{Fixtures, Pinned};
+
+    use super::*;
+
+    #[test]
+    fn the_secret_proof_format_is_pinned() {
+        let samples = [
+            (blake3::hash(b"main"), 0x0102_0304_0506_0708, Purpose::Main),
+            (
+                blake3::hash(b"bulk"),
+                u64::MAX - 1,
+                Purpose::Bulk(*b"0123456789abcdef"),
+            ),
+        ];
+        let encoded: Vec<u8> = samples
+            .iter()
+            .flat_map(|(proof, boot, purpose)| encode_proof(proof, *boot, *purpose))
+            .collect();
+        let fixtures = Fixtures::in_workspace(env!("CARGO_MANIFEST_DIR"));
+        let pinned = Pinned::Wire {
+            name: "HandshakeProof",
+            protocol: NODE_PROTOCOL,
+        };
+        let fixture = fixtures
+            .check(&pinned, &encoded)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for (msg, expected) in fixture.chunks(PROOF_LEN).zip(&samples) {
+            let decoded = parse_proof(msg).expect("the fixture decodes");
+            assert_eq!(&decoded, expected);
+        }
     }
 }

@@ -45,3 +45,37 @@ impl PeerStore {
         crate::files::write_atomically(&self.path, &bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hangar_util::fixtures::{Fixtures, Pinned};
+
+    use super::*;
+
+    /// The peer list file, pinned by the fixture
+    /// `testdata/formats/PeerList.v1.bin` (see [`hangar_util::fixtures`]):
+    /// a node must read the list an older version of it saved. A list it
+    /// cannot read is ignored (the node falls back to its bootstrap peers),
+    /// so a format change needs a new file version, read beside the old one.
+    #[test]
+    fn the_peer_list_file_format_is_pinned() {
+        let peers = vec![
+            (NodeId([7; 32]), "192.0.2.10:3901".parse().expect("v4")),
+            (NodeId([9; 32]), "[2001:db8::1]:3901".parse().expect("v6")),
+        ];
+        let dir = tempfile::tempdir().expect("directory");
+        let store = PeerStore::new(dir.path());
+        store.save(&peers).expect("saved");
+        let saved = fs::read(dir.path().join(PEERS_FILE)).expect("the file");
+        let fixtures = Fixtures::in_workspace(env!("CARGO_MANIFEST_DIR"));
+        let pinned = Pinned::Stored {
+            type_name: "PeerList",
+            format_version: 1,
+        };
+        let fixture = fixtures
+            .check(&pinned, &saved)
+            .unwrap_or_else(|e| panic!("{e}"));
+        fs::write(dir.path().join(PEERS_FILE), fixture).expect("written");
+        assert_eq!(store.load(), peers);
+    }
+}
