@@ -2,6 +2,8 @@
 //!
 //! - `s3`: a bounded S3 load generator (put/get/list/delete) against any
 //!   S3-compatible endpoint, printing throughput and latency percentiles.
+//! - `fill`: fills one bucket with many small objects, measuring PUT rate,
+//!   GET and LIST latency, metadata size and memory as it grows.
 //! - `multipart`: one multipart upload of many parts, comparing the latency of
 //!   its first and last parts.
 //! - `layout`: time of the partition assignment for a random cluster.
@@ -19,6 +21,7 @@
 
 mod db_engines;
 mod delay_proxy;
+mod fill;
 mod hash;
 mod layout;
 mod multipart;
@@ -41,6 +44,8 @@ struct Cli {
 enum Command {
     /// S3 load generator (put/get/list/delete) against an endpoint.
     S3(s3::S3Args),
+    /// Fills one bucket with many small objects, measuring each step.
+    Fill(fill::FillArgs),
     /// One multipart upload of many parts, timed part by part.
     Multipart(multipart::MultipartArgs),
     /// Time of the partition assignment for a random cluster.
@@ -62,6 +67,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::S3(args) => s3::run(args),
+        Command::Fill(args) => fill::run(args),
         Command::Multipart(args) => multipart::run(args),
         Command::Layout(args) => layout::run(args),
         Command::Net(args) => net::run(args),
